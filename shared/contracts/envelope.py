@@ -1,0 +1,124 @@
+"""The envelope every event travels in. Its fields ride as Kafka headers, so any Kafka tool
+shows them; the payload is the event's pydantic model as JSON."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from shared.clock import Clock, ensure_utc
+
+CONTENT_TYPE = "application/json"
+ENVELOPE_HEADERS = (
+    "event_id", "event_type", "event_version", "occurred_at",
+    "producer", "correlation_id", "causation_id", "key",
+)
+
+
+class EnvelopeError(ValueError):
+    """The record's headers do not form a valid envelope."""
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID
+    event_type: str
+    event_version: int
+    occurred_at: datetime
+    producer: str
+    correlation_id: str
+    causation_id: str | None = None
+    key: str
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return ensure_utc(value)
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        values = {
+            "event_id": str(self.event_id),
+            "event_type": self.event_type,
+            "event_version": str(self.event_version),
+            "occurred_at": self.occurred_at.isoformat(),
+            "producer": self.producer,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id or "",
+            "key": self.key,
+        }
+        headers = [(name, values[name].encode()) for name in ENVELOPE_HEADERS]
+        headers.append(("content-type", CONTENT_TYPE.encode()))
+        return headers
+
+    @classmethod
+    def from_headers(cls, headers: Iterable[tuple[str, bytes]] | None) -> Envelope:
+        found: dict[str, str] = {}
+        for name, raw in headers or ():
+            try:
+                found[name] = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+            except UnicodeDecodeError as exc:
+                raise EnvelopeError(f"header {name!r} is not UTF-8") from exc
+        missing = [h for h in ENVELOPE_HEADERS if h != "causation_id" and not found.get(h)]
+        if missing:
+            raise EnvelopeError(f"missing envelope header(s): {', '.join(missing)}")
+        try:
+            return cls(
+                event_id=found["event_id"],
+                event_type=found["event_type"],
+                event_version=found["event_version"],
+                occurred_at=found["occurred_at"],
+                producer=found["producer"],
+                correlation_id=found["correlation_id"],
+                causation_id=found.get("causation_id") or None,
+                key=found["key"],
+            )
+        except (ValidationError, ValueError) as exc:
+            raise EnvelopeError(f"invalid envelope header: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Cause:
+    """What caused an event: the request or event it answers, and the conversation it is part of."""
+
+    correlation_id: str
+    causation_id: str | None
+
+    @classmethod
+    def of_event(cls, envelope: Envelope) -> Cause:
+        return cls(correlation_id=envelope.correlation_id, causation_id=str(envelope.event_id))
+
+    @classmethod
+    def of_request(cls, request_id: str | None = None) -> Cause:
+        rid = request_id or str(uuid.uuid4())
+        return cls(correlation_id=rid, causation_id=rid)
+
+    @classmethod
+    def new(cls) -> Cause:
+        return cls.of_request(None)
+
+
+def new_envelope(
+    *, event_type: str, event_version: int, key: str, producer: str, clock: Clock, cause: Cause
+) -> Envelope:
+    return Envelope(
+        event_id=uuid.uuid4(),
+        event_type=event_type,
+        event_version=event_version,
+        occurred_at=clock.now(),
+        producer=producer,
+        correlation_id=cause.correlation_id,
+        causation_id=cause.causation_id,
+        key=key,
+    )
+
+
+def header(headers: Sequence[tuple[str, bytes]] | None, name: str) -> str | None:
+    for h, v in headers or ():
+        if h == name:
+            return v.decode(errors="replace")
+    return None

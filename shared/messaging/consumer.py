@@ -1,0 +1,289 @@
+"""The consumer policy every service uses: inbox, commit after effect, retries, dead letters.
+
+A consumer is a Kafka consumer group (its `name`) with one handler per event class. Records
+arrive in batches; for each batch:
+
+1. Each record is decoded: envelope from headers, model from the registry. A record that cannot
+   be decoded (no envelope, unknown type or version, invalid payload) is poison: it goes to the
+   topic's dead-letter topic with the reason in its headers.
+2. The handled events are applied in one database transaction, each with its inbox row
+   (consumer, event_id); an event already in the inbox is skipped, so a redelivered or
+   twice-published event has no second effect.
+3. If a handler fails, the batch is rolled back and its events are applied one by one, so the
+   good ones commit and the failing one is retried with backoff; after `attempts` failures it is
+   dead-lettered and the partition moves on.
+4. A transient failure (the store or the broker unavailable) is never dead-lettered: the whole
+   batch is handed back (FastStream's NACK_ON_ERROR seeks the partitions back) after a pause,
+   and is read again.
+5. Only when all of that is done does FastStream commit the offsets (AckPolicy.NACK_ON_ERROR):
+   the offset never passes a record whose effect is not committed or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import exc as sa_exc
+from sqlmodel import Session, col, select
+
+from shared.clock import Clock
+from shared.contracts.base import ContractError, Event, decode
+from shared.contracts.envelope import Cause, Envelope, EnvelopeError
+from shared.db import Database
+from shared.messaging.dlq import DeadLetters
+from shared.messaging.outbox import Outbox
+from shared.messaging.tables import InboxRecord
+
+log = logging.getLogger(__name__)
+E = TypeVar("E", bound=Event)
+
+
+class TransientError(Exception):
+    """Raise from a handler when the event cannot be applied *yet* (retry, never dead-letter)."""
+
+
+TRANSIENT = (
+    TransientError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT)
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets besides the event: its transaction, the envelope, time and the outbox."""
+
+    session: Session
+    envelope: Envelope
+    clock: Clock
+    outbox: Outbox
+
+    def emit(self, event: Event) -> Envelope:
+        """Publish an event caused by the one being handled (through the outbox)."""
+        return self.outbox.add(self.session, event, Cause.of_event(self.envelope))
+
+
+Handler = Callable[[HandlerContext, Any], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # a handler failing this many times sends the event to the DLQ
+    backoff_s: float = 0.2
+    backoff_max_s: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.backoff_s * (2 ** max(attempt - 1, 0)), self.backoff_max_s))
+
+
+@dataclass
+class _Item:
+    record: ConsumerRecord[Any, Any]
+    envelope: Envelope
+    event: Event
+    handler: Handler
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    transient_failures: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        name: str,
+        db: Database,
+        outbox: Outbox,
+        clock: Clock,
+        dead_letters: DeadLetters,
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.db = db
+        self.outbox = outbox
+        self.clock = clock
+        self.dead_letters = dead_letters
+        self.policy = policy or RetryPolicy()
+        self.handlers: dict[type[Event], Handler] = {}
+        self.stats = ConsumerStats()
+        self._transient_streak = 0
+        self.after_commit: Callable[[], None] | None = None  # e.g. wake the outbox relay
+
+    def handles(self, event_cls: type[E]) -> Callable[[Callable[[HandlerContext, E], None]], Handler]:
+        def register(fn: Callable[[HandlerContext, E], None]) -> Handler:
+            self.handlers[event_cls] = fn
+            return fn
+
+        return register
+
+    # -- decoding -----------------------------------------------------------------------------
+    def _decode(self, record: ConsumerRecord[Any, Any]) -> _Item | None:
+        """Return the item to apply, or None when this consumer has no handler for its type."""
+        envelope = Envelope.from_headers(record.headers)
+        event = decode(envelope.event_type, envelope.event_version, record.value or b"")
+        handler = self.handlers.get(type(event))
+        if handler is None:
+            return None
+        return _Item(record, envelope, event, handler)
+
+    # -- applying -----------------------------------------------------------------------------
+    def _apply(self, items: Sequence[_Item]) -> int:
+        """Apply items in one transaction with their inbox rows; return how many were new."""
+        ids = [str(i.envelope.event_id) for i in items]
+        applied = 0
+        with self.db.session() as session:
+            seen = set(
+                session.exec(
+                    select(InboxRecord.event_id).where(
+                        InboxRecord.consumer == self.name, col(InboxRecord.event_id).in_(ids)
+                    )
+                ).all()
+            )
+            for item in items:
+                event_id = str(item.envelope.event_id)
+                if event_id in seen:
+                    continue  # already applied: a redelivery or a second publication
+                seen.add(event_id)
+                item.handler(HandlerContext(session, item.envelope, self.clock, self.outbox), item.event)
+                session.add(
+                    InboxRecord(
+                        consumer=self.name,
+                        event_id=event_id,
+                        event_type=item.envelope.event_type,
+                        processed_at=self.clock.now(),
+                    )
+                )
+                applied += 1
+        return applied
+
+    async def _pause_for_transient(self, exc: BaseException) -> None:
+        self._transient_streak += 1
+        self.stats.transient_failures += 1
+        delay = self.policy.delay(self._transient_streak)
+        log.warning("%s: transient failure (%s); retrying the batch in %.1fs", self.name, exc, delay)
+        await asyncio.sleep(delay)
+
+    def _count(self, items: Sequence[_Item], applied: int) -> None:
+        self.stats.processed += applied
+        self.stats.duplicates += len(items) - applied
+        for item in items:
+            t = item.envelope.event_type
+            self.stats.by_type[t] = self.stats.by_type.get(t, 0) + 1
+
+    async def process_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Apply a batch; raise only for a transient failure (the batch will be read again)."""
+        items: list[_Item] = []
+        for record in records:
+            try:
+                item = self._decode(record)
+            except (EnvelopeError, ContractError) as exc:
+                reason = exc.reason if isinstance(exc, ContractError) else "undecodable"
+                await self.dead_letters.send(self.name, record, reason, str(exc), attempts=1)
+                self.stats.dead_lettered += 1
+                continue
+            if item is None:
+                self.stats.ignored += 1
+            else:
+                items.append(item)
+        if not items:
+            return
+        try:
+            applied = await asyncio.to_thread(self._apply, items)
+            self._count(items, applied)
+            self._transient_streak = 0
+            self._after_commit()
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                await self._pause_for_transient(exc)
+                raise
+            log.warning("%s: batch of %d failed (%s); applying one by one", self.name, len(items), exc)
+        for item in items:
+            await self._apply_alone(item)
+        self._after_commit()
+
+    async def _apply_alone(self, item: _Item) -> None:
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                applied = await asyncio.to_thread(self._apply, [item])
+                self._count([item], applied)
+                self._transient_streak = 0
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    await self._pause_for_transient(exc)
+                    raise
+                if attempt == self.policy.attempts:
+                    log.error(
+                        "%s: %s %s failed %d times; dead-lettering it: %s",
+                        self.name, item.envelope.event_type, item.envelope.event_id, attempt, exc,
+                    )
+                    error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
+                    await self.dead_letters.send(
+                        self.name, item.record, "handler_failed", error, attempts=attempt
+                    )
+                    self.stats.dead_lettered += 1
+                    return
+                self.stats.retries += 1
+                await asyncio.sleep(self.policy.delay(attempt))
+
+    def _after_commit(self) -> None:
+        if self.after_commit is not None:
+            self.after_commit()
+
+    # -- wiring -------------------------------------------------------------------------------
+    def subscribe(
+        self, broker: KafkaBroker, *topics: str, max_records: int = 500, batch_timeout_ms: int = 100
+    ) -> Any:
+        """Attach this consumer to a FastStream broker as one batch subscriber.
+
+        NACK_ON_ERROR: offsets are committed after the handler returns, and a raised (transient)
+        failure seeks the partitions back so the batch is read again. Never ACK_FIRST.
+        """
+
+        async def on_batch(msg: KafkaMessage) -> None:
+            raw = msg.raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
+            await self.process_batch(records)
+
+        on_batch.__name__ = f"{self.name}_batch"
+        return broker.subscriber(
+            *topics,
+            group_id=self.name,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{self.name}:{','.join(topics)}",
+            description=", ".join(sorted(c.event_type for c in self.handlers)),
+        )(on_batch)

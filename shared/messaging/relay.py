@@ -1,0 +1,163 @@
+"""The outbox relay: publishes unpublished outbox rows in order, then marks them sent.
+
+Only the holder of the lease publishes, so two relays (two instances of a service) do not
+interleave rows of one key. If a lease holder stalls past its lease and another takes over, a
+row may be published twice; every copy carries the same event_id, which consumers dedupe on.
+A row is marked sent only after the broker acknowledged it; on a failed send the relay stops at
+that row and tries again from there, so nothing is lost and order per key is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import text, update
+from sqlmodel import col, select
+
+from shared.clock import Clock
+from shared.db import Database
+from shared.messaging.kafka import KafkaPublisher
+from shared.messaging.tables import OutboxRecord
+
+log = logging.getLogger(__name__)
+LEASE = "relay"
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        publisher: KafkaPublisher,
+        clock: Clock,
+        *,
+        owner: str | None = None,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.05,
+        lease_ttl: timedelta = timedelta(seconds=15),
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.clock = clock
+        self.owner = owner or f"relay-{uuid.uuid4().hex[:12]}"
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.lease_ttl = lease_ttl
+        self.published_total = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Ask the relay to look at the outbox now (call from the event loop's thread)."""
+        self._wake.set()
+
+    # -- lease --------------------------------------------------------------------------------
+    def _acquire_lease(self) -> bool:
+        now_ms = int(self.clock.now().timestamp() * 1000)
+        expires = now_ms + int(self.lease_ttl.total_seconds() * 1000)
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO outbox_lease (name, owner, expires_at_ms) "
+                    "VALUES (:name, :owner, :exp) ON CONFLICT (name) DO NOTHING"
+                ),
+                {"name": LEASE, "owner": self.owner, "exp": expires},
+            )
+            result = conn.execute(
+                text(
+                    "UPDATE outbox_lease SET owner = :owner, expires_at_ms = :exp "
+                    "WHERE name = :name AND (owner = :owner OR expires_at_ms < :now)"
+                ),
+                {"name": LEASE, "owner": self.owner, "exp": expires, "now": now_ms},
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def release_lease(self) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE outbox_lease SET expires_at_ms = 0 WHERE name = :name AND owner = :owner"),
+                {"name": LEASE, "owner": self.owner},
+            )
+
+    # -- publishing ---------------------------------------------------------------------------
+    def _pending(self) -> list[OutboxRecord]:
+        with self.db.session() as session:
+            rows = session.exec(
+                select(OutboxRecord)
+                .where(col(OutboxRecord.published_at).is_(None))
+                .order_by(col(OutboxRecord.id))
+                .limit(self.batch_size)
+            ).all()
+            return list(rows)
+
+    def _mark(self, sent: list[int], failed: int | None, error: str | None) -> None:
+        now = self.clock.now()
+        with self.db.session() as session:
+            if sent:
+                session.execute(
+                    update(OutboxRecord)
+                    .where(col(OutboxRecord.id).in_(sent))
+                    .values(published_at=now, attempts=OutboxRecord.attempts + 1)
+                )
+            if failed is not None:
+                session.execute(
+                    update(OutboxRecord)
+                    .where(col(OutboxRecord.id) == failed)
+                    .values(attempts=OutboxRecord.attempts + 1, last_error=error)
+                )
+
+    async def publish_once(self, *, force: bool = False) -> int:
+        """Publish one batch if this relay holds the lease; return how many rows were sent."""
+        if not force and not await asyncio.to_thread(self._acquire_lease):
+            return 0
+        rows = await asyncio.to_thread(self._pending)
+        if not rows:
+            return 0
+        results = await self.publisher.send_many(
+            [
+                (r.topic, r.payload, r.key, [(k, v.encode()) for k, v in json.loads(r.headers)])
+                for r in rows
+            ]
+        )
+        sent: list[int] = []
+        failed: int | None = None
+        error: str | None = None
+        for row, result in zip(rows, results, strict=False):
+            if isinstance(result, BaseException):
+                failed, error = row.id, f"{type(result).__name__}: {result}"
+                break
+            assert row.id is not None
+            sent.append(row.id)
+        if failed is None and len(results) < len(rows):
+            failed = rows[len(results)].id
+        await asyncio.to_thread(self._mark, sent, failed, error)
+        self.published_total += len(sent)
+        if failed is not None:
+            log.warning("outbox relay stopped at row %s: %s", failed, error)
+        return len(sent)
+
+    async def run(self) -> None:
+        """Publish until stopped; back off while the broker or the store is unavailable."""
+        delay = self.poll_interval_s
+        while not self._stopping:
+            try:
+                sent = await self.publish_once()
+                delay = self.poll_interval_s
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                delay = min(max(delay * 2, 0.2), 5.0)
+            if sent >= self.batch_size:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()

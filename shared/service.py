@@ -1,0 +1,340 @@
+"""The one way a service process is put together.
+
+A Service owns: its store (migrated at start), the outbox and its relay, the FastStream broker
+with the service's consumers, periodic jobs on the injected clock, and a FastAPI app with
+/health, /ready, /metrics and (when allowed) /admin/clock. Every service builds one:
+
+    service = Service("activity", migrations=MIGRATIONS)
+    consumer = service.consumer(MATCHING)          # consumer group "activity"
+
+    @consumer.handles(MenteeMatched)
+    def on_matched(ctx: HandlerContext, event: MenteeMatched) -> None: ...
+
+    @service.job("month-close")
+    def close_due_months() -> None: ...            # runs every scheduler interval
+
+    app = service.http_app(router)                 # uvicorn services.activity.entrypoints.app:app
+
+HTTP handlers change state through `service.transaction(cause)`, which commits the change and
+its events together and wakes the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from shared.clock import Clock, SystemClock
+from shared.contracts.base import Event
+from shared.contracts.envelope import Cause, Envelope
+from shared.db import Database
+from shared.errors import DomainError
+from shared.messaging import (
+    MESSAGING_TABLES,
+    DeadLetters,
+    EventConsumer,
+    KafkaPublisher,
+    Outbox,
+    OutboxRecord,
+    OutboxRelay,
+    RetryPolicy,
+)
+from shared.migrations import Migration, create_tables, migrate
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+@dataclass
+class Transaction:
+    """A unit of work for an HTTP request: the session and the events it emits."""
+
+    session: Session
+    outbox: Outbox
+    cause: Cause
+
+    def emit(self, event: Event, *, topic: str | None = None) -> Envelope:
+        return self.outbox.add(self.session, event, self.cause, topic=topic)
+
+
+@dataclass
+class _Job:
+    name: str
+    fn: Callable[[], Any]
+    interval_s: float
+
+
+class ClockUpdate(BaseModel):
+    now: datetime
+
+
+def request_cause(request: Request) -> Cause:
+    """The cause of the events a request emits: its X-Request-ID (the gateway always sets one)."""
+    return Cause.of_request(request.headers.get(REQUEST_ID_HEADER))
+
+
+class Service:
+    def __init__(
+        self,
+        name: str,
+        *,
+        migrations: list[Migration],
+        settings: ServiceSettings | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings or ServiceSettings()
+        self.clock: Clock = clock or SystemClock(timedelta(seconds=self.settings.clock_offset_seconds))
+        self.db = Database(self.settings.store_url(name))
+        self.migrations = migrations
+        self.outbox = Outbox(name, self.clock)
+        bootstrap = self.settings.kafka_bootstrap_servers
+        self.publisher = KafkaPublisher(bootstrap, client_id=name)
+        self.relay = OutboxRelay(self.db, self.publisher, self.clock)
+        self.dead_letters = DeadLetters(self.publisher, self.clock)
+        self.broker = KafkaBroker(bootstrap, client_id=name, logger=logging.getLogger(f"{name}.broker"))
+        self.retry = retry
+        self.consumers: list[tuple[EventConsumer, tuple[str, ...]]] = []
+        self.jobs: list[_Job] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.broker_connected = False
+        self.metrics = CollectorRegistry()
+        self._http_requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.metrics
+        )
+        self._http_latency = Histogram(
+            "http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.metrics
+        )
+        self._consumed = Gauge(
+            "messages_processed_total", "events applied", ["consumer"], registry=self.metrics
+        )
+        self._dead = Gauge("messages_dead_lettered_total", "events sent to a DLQ", ["consumer"], registry=self.metrics)
+        self._failed = Gauge(
+            "messages_failed_total", "handler failures (retried or dead-lettered)", ["consumer"], registry=self.metrics
+        )
+        self._published = Gauge("outbox_published_total", "events published by the relay", registry=self.metrics)
+        self._pending = Gauge("outbox_pending", "events waiting in the outbox", registry=self.metrics)
+
+    # -- composition ------------------------------------------------------------------------
+    def consumer(self, *topics: str, group: str | None = None) -> EventConsumer:
+        consumer = EventConsumer(
+            group or self.name, self.db, self.outbox, self.clock, self.dead_letters, policy=self.retry
+        )
+        consumer.after_commit = self.relay.wake
+        self.consumers.append((consumer, topics))
+        return consumer
+
+    def job(self, name: str, interval_s: float | None = None) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        """Run `fn` periodically (sync functions run in a thread). Jobs must be idempotent and
+        safe when two instances run them at once; they read time from the service's clock."""
+
+        def register(fn: Callable[[], Any]) -> Callable[[], Any]:
+            self.jobs.append(_Job(name, fn, interval_s or self.settings.scheduler_interval_seconds))
+            return fn
+
+        return register
+
+    @contextlib.contextmanager
+    def transaction(self, cause: Cause) -> Iterator[Transaction]:
+        with self.db.session() as session:
+            yield Transaction(session, self.outbox, cause)
+        self.wake_relay()
+
+    def wake_relay(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.relay.wake)
+
+    async def run_job_now(self, name: str) -> None:
+        for job in self.jobs:
+            if job.name == name:
+                await _call(job.fn)
+                self.wake_relay()
+                return
+        raise KeyError(name)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def migrate(self) -> None:
+        migrate(self.db, f"{self.name}.messaging", [Migration(1, "messaging tables", create_tables(*MESSAGING_TABLES))])
+        migrate(self.db, self.name, self.migrations)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.migrate)
+        for consumer, topics in self.consumers:
+            consumer.subscribe(self.broker, *topics, max_records=self.settings.consumer_max_records)
+        self._tasks.append(asyncio.create_task(self._connect(), name=f"{self.name}-connect"))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+        for job in self.jobs:
+            self._tasks.append(asyncio.create_task(self._every(job), name=f"{self.name}-{job.name}"))
+
+    async def _connect(self) -> None:
+        """Connect consumers; while the broker is unreachable keep trying (HTTP stays up, not ready)."""
+        delay = 0.5
+        while True:
+            try:
+                if self.consumers:
+                    await self.broker.start()
+                await self.publisher.start()
+                self.broker_connected = True
+                return
+            except Exception as exc:
+                log.warning("%s: broker not reachable yet (%s); retrying in %.1fs", self.name, exc, delay)
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _every(self, job: _Job) -> None:
+        while True:
+            try:
+                await _call(job.fn)
+                self.wake_relay()
+            except Exception:
+                log.exception("%s: job %s failed; it runs again next interval", self.name, job.name)
+            await asyncio.sleep(job.interval_s)
+
+    async def stop(self) -> None:
+        self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        with contextlib.suppress(Exception):
+            self.relay.release_lease()
+        await self.publisher.stop()
+        self.db.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.to_thread(self.db.ping)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"failed: {exc}"
+        try:
+            ok = self.broker_connected and await self.broker.ping(timeout=2.0) if self.consumers else self.broker_connected
+            checks["broker"] = "ok" if ok else "not connected"
+        except Exception as exc:
+            checks["broker"] = f"failed: {exc}"
+        checks["ready"] = all(v == "ok" for v in checks.values())
+        return checks
+
+    def _refresh_metrics(self) -> None:
+        for consumer, _ in self.consumers:
+            self._consumed.labels(consumer.name).set(consumer.stats.processed)
+            self._dead.labels(consumer.name).set(consumer.stats.dead_lettered)
+            self._failed.labels(consumer.name).set(consumer.stats.retries + consumer.stats.dead_lettered)
+        self._published.set(self.relay.published_total)
+        with self.db.session() as s:
+            pending = s.exec(
+                select(func.count()).select_from(OutboxRecord).where(col(OutboxRecord.published_at).is_(None))
+            ).one()
+        self._pending.set(pending)
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def http_app(self, *routers: APIRouter, title: str | None = None, version: str = "1.0") -> FastAPI:
+        service = self
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await service.start()
+            try:
+                yield
+            finally:
+                await service.stop()
+
+        app = FastAPI(title=title or f"{self.name} service", version=version, lifespan=lifespan)
+        app.state.service = self
+        for router in routers:
+            app.include_router(router)
+
+        @app.middleware("http")
+        async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self._http_requests.labels(request.method, path, str(response.status_code)).inc()
+            self._http_latency.labels(request.method, path).observe(time.perf_counter() - started)
+            return response
+
+        @app.exception_handler(DomainError)
+        async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+            return JSONResponse(exc.body(), status_code=exc.status)
+
+        @app.exception_handler(RequestValidationError)
+        async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+            return JSONResponse(validation_body(exc.errors()), status_code=422)
+
+        @app.get("/health", tags=["ops"])
+        async def health() -> dict[str, str]:
+            return {"status": "alive", "service": self.name}
+
+        @app.get("/ready", tags=["ops"])
+        async def ready() -> JSONResponse:
+            checks = await self.readiness()
+            return JSONResponse(checks, status_code=200 if checks["ready"] else 503)
+
+        @app.get("/metrics", tags=["ops"])
+        async def metrics() -> Response:
+            await asyncio.to_thread(self._refresh_metrics)
+            return Response(generate_latest(self.metrics), media_type=CONTENT_TYPE_LATEST)
+
+        if self.settings.allow_clock_control:
+
+            @app.post("/admin/clock", tags=["ops"])
+            async def set_clock(update: ClockUpdate) -> dict[str, str]:
+                setter = getattr(self.clock, "set_now", None)
+                if setter is None:
+                    raise DomainError("now", "this service's clock cannot be set")
+                setter(update.now)
+                return {"now": self.clock.now().isoformat()}
+
+            @app.post("/admin/jobs/{name}", tags=["ops"])
+            async def run_job(name: str) -> dict[str, str]:
+                try:
+                    await self.run_job_now(name)
+                except KeyError as exc:
+                    raise DomainError("name", f"no job named {name!r}", "not_found") from exc
+                return {"ran": name, "at": self.clock.now().isoformat()}
+
+        return app
+
+
+def validation_body(errors: Any) -> dict[str, Any]:
+    detail = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        detail.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid"), "code": err.get("type", "invalid")})
+    return {"detail": detail}
+
+
+async def _call(fn: Callable[[], Any]) -> Any:
+    if inspect.iscoroutinefunction(fn):
+        return await fn()
+    return await asyncio.to_thread(fn)
+
