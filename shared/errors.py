@@ -27,7 +27,9 @@ class DomainError(Exception):
 
     status = 400
 
-    def __init__(self, field: str, reason: str, code: str = "invalid", *, problems: list[Problem] | None = None):
+    def __init__(
+        self, field: str, reason: str, code: str = "invalid", *, problems: list[Problem] | None = None
+    ):
         self.problems = problems or [Problem(field, reason, code)]
         super().__init__("; ".join(f"{p.field}: {p.reason}" for p in self.problems))
 

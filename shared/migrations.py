@@ -56,9 +56,7 @@ def migrate(db: Database, service: str, steps: Sequence[Migration]) -> list[int]
     for step in steps:
         with db.engine.begin() as conn:
             if db.dialect == "postgresql":
-                conn.exec_driver_sql(
-                    f"SELECT pg_advisory_xact_lock({zlib.crc32(service.encode())})"
-                )
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({zlib.crc32(service.encode())})")
             done = conn.execute(
                 select(schema_migrations.c.version).where(
                     schema_migrations.c.service == service,
@@ -70,7 +68,9 @@ def migrate(db: Database, service: str, steps: Sequence[Migration]) -> list[int]
             step.apply(conn)
             conn.execute(
                 schema_migrations.insert().values(
-                    service=service, version=step.version, name=step.name,
+                    service=service,
+                    version=step.version,
+                    name=step.name,
                     applied_at=datetime.now(UTC),
                 )
             )

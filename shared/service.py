@@ -35,7 +35,14 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -108,7 +115,7 @@ class Service:
         self.outbox = Outbox(name, self.clock)
         bootstrap = self.settings.kafka_bootstrap_servers
         self.publisher = KafkaPublisher(bootstrap, client_id=name)
-        self.relay = OutboxRelay(self.db, self.publisher, self.clock)
+        self.relay = OutboxRelay(self.db, self.publisher, self.clock, topic_prefix=self.settings.topic_prefix)
         self.dead_letters = DeadLetters(self.publisher, self.clock)
         self.broker = KafkaBroker(bootstrap, client_id=name, logger=logging.getLogger(f"{name}.broker"))
         self.retry = retry
@@ -127,11 +134,18 @@ class Service:
         self._consumed = Gauge(
             "messages_processed_total", "events applied", ["consumer"], registry=self.metrics
         )
-        self._dead = Gauge("messages_dead_lettered_total", "events sent to a DLQ", ["consumer"], registry=self.metrics)
-        self._failed = Gauge(
-            "messages_failed_total", "handler failures (retried or dead-lettered)", ["consumer"], registry=self.metrics
+        self._dead = Gauge(
+            "messages_dead_lettered_total", "events sent to a DLQ", ["consumer"], registry=self.metrics
         )
-        self._published = Gauge("outbox_published_total", "events published by the relay", registry=self.metrics)
+        self._failed = Gauge(
+            "messages_failed_total",
+            "handler failures (retried or dead-lettered)",
+            ["consumer"],
+            registry=self.metrics,
+        )
+        self._published = Gauge(
+            "outbox_published_total", "events published by the relay", registry=self.metrics
+        )
         self._pending = Gauge("outbox_pending", "events waiting in the outbox", registry=self.metrics)
 
     # -- composition ------------------------------------------------------------------------
@@ -143,7 +157,9 @@ class Service:
         self.consumers.append((consumer, topics))
         return consumer
 
-    def job(self, name: str, interval_s: float | None = None) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    def job(
+        self, name: str, interval_s: float | None = None
+    ) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
         """Run `fn` periodically (sync functions run in a thread). Jobs must be idempotent and
         safe when two instances run them at once; they read time from the service's clock."""
 
@@ -174,14 +190,19 @@ class Service:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def migrate(self) -> None:
-        migrate(self.db, f"{self.name}.messaging", [Migration(1, "messaging tables", create_tables(*MESSAGING_TABLES))])
+        migrate(
+            self.db,
+            f"{self.name}.messaging",
+            [Migration(1, "messaging tables", create_tables(*MESSAGING_TABLES))],
+        )
         migrate(self.db, self.name, self.migrations)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.migrate)
         for consumer, topics in self.consumers:
-            consumer.subscribe(self.broker, *topics, max_records=self.settings.consumer_max_records)
+            prefixed = [self.settings.topic_prefix + t for t in topics]
+            consumer.subscribe(self.broker, *prefixed, max_records=self.settings.consumer_max_records)
         self._tasks.append(asyncio.create_task(self._connect(), name=f"{self.name}-connect"))
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         for job in self.jobs:
@@ -236,7 +257,11 @@ class Service:
         except Exception as exc:
             checks["store"] = f"failed: {exc}"
         try:
-            ok = self.broker_connected and await self.broker.ping(timeout=2.0) if self.consumers else self.broker_connected
+            ok = (
+                self.broker_connected and await self.broker.ping(timeout=2.0)
+                if self.consumers
+                else self.broker_connected
+            )
             checks["broker"] = "ok" if ok else "not connected"
         except Exception as exc:
             checks["broker"] = f"failed: {exc}"
@@ -329,7 +354,13 @@ def validation_body(errors: Any) -> dict[str, Any]:
     detail = []
     for err in errors:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        detail.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid"), "code": err.get("type", "invalid")})
+        detail.append(
+            {
+                "field": ".".join(loc) or "body",
+                "reason": err.get("msg", "invalid"),
+                "code": err.get("type", "invalid"),
+            }
+        )
     return {"detail": detail}
 
 
@@ -337,4 +368,3 @@ async def _call(fn: Callable[[], Any]) -> Any:
     if inspect.iscoroutinefunction(fn):
         return await fn()
     return await asyncio.to_thread(fn)
-

@@ -23,6 +23,8 @@ class ServiceSettings(BaseSettings):
     # How often schedulers (month close, pay day, digests) look at the clock.
     scheduler_interval_seconds: float = 30.0
     consumer_max_records: int = 500
+    # Prepended to every topic name: lets tests (or several environments) share one broker.
+    topic_prefix: str = ""
     log_level: str = "INFO"
 
     def store_url(self, service: str) -> str:

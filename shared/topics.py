@@ -40,15 +40,24 @@ NOTIFY = "notify.events"
 
 DOMAIN_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
-        MATCHING, 6, "aggregate id: program, person or partnership", -1,
+        MATCHING,
+        6,
+        "aggregate id: program, person or partnership",
+        -1,
         "programs, enrolment, matching, pauses, metamentors, incidents",
     ),
     TopicSpec(
-        ACTIVITY, 6, "aggregate id: partnership, entry or mentor", -1,
+        ACTIVITY,
+        6,
+        "aggregate id: partnership, entry or mentor",
+        -1,
         "meetings, activities, time entries, compliance, month close",
     ),
     TopicSpec(
-        PAYMENTS, 6, "aggregate id: statement, batch or reimbursement", -1,
+        PAYMENTS,
+        6,
+        "aggregate id: statement, batch or reimbursement",
+        -1,
         "statements, clarification, approvals, payouts, reimbursements",
     ),
     TopicSpec(NOTIFY, 3, "aggregate id: message or newsletter", -1, "emails sent and failed, newsletters"),
@@ -57,8 +66,12 @@ DOMAIN_TOPICS: tuple[TopicSpec, ...] = (
 
 def dlq_spec(topic: TopicSpec) -> TopicSpec:
     return TopicSpec(
-        topic.dlq, 3, "the original record's key", 30 * DAY_MS,
-        f"poison messages from {topic.name}, with the error in headers", is_dlq=True,
+        topic.dlq,
+        3,
+        "the original record's key",
+        30 * DAY_MS,
+        f"poison messages from {topic.name}, with the error in headers",
+        is_dlq=True,
     )
 
 

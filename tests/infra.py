@@ -33,7 +33,7 @@ def docker_answers() -> bool:
     if shutil.which("docker") is None and not os.path.exists("/var/run/docker.sock"):
         return False
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env(timeout=3).ping()
         return True

@@ -79,3 +79,35 @@ async def wait_until(check: Callable[[], Any], timeout_s: float = 30.0, every_s:
 
 def headers_of(record: ConsumerRecord[Any, Any]) -> dict[str, str]:
     return {k: v.decode() for k, v in record.headers or ()}
+
+
+async def publish_events(
+    bootstrap: str, events: list[Event], *, prefix: str = "", producer: str = "test", clock: Any = None
+) -> list[Any]:
+    """Put events on their catalog topics (with `prefix`) as another service would: envelope in
+    headers, payload as JSON, key = aggregate id. Returns the envelopes, in order."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.clock import SystemClock
+    from shared.contracts.envelope import Cause, new_envelope
+
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await kafka.start()
+    envelopes = []
+    try:
+        for ev in events:
+            env = new_envelope(
+                event_type=ev.event_type,
+                event_version=ev.event_version,
+                key=ev.aggregate_key(),
+                producer=producer,
+                clock=clock or SystemClock(),
+                cause=Cause.new(),
+            )
+            await kafka.send_and_wait(
+                prefix + ev.topic, ev.to_json(), key=env.key.encode(), headers=env.to_headers()
+            )
+            envelopes.append(env)
+    finally:
+        await kafka.stop()
+    return envelopes

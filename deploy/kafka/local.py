@@ -125,8 +125,14 @@ class LocalKafka:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-            "-DincludeScope=runtime", f"-DoutputDirectory={staging}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
         ]
         self._say("fetching Kafka jars with Maven (once)")
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -197,9 +203,7 @@ class LocalKafka:
 
     def _java(self, *args: str) -> str:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [*self._java_base(), *args], capture_output=True, text=True, check=False
-        )
+        done = subprocess.run([*self._java_base(), *args], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrokerError(f"{' '.join(args[:2])} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -278,4 +282,3 @@ class LocalKafka:
     def wipe(self) -> None:
         self.stop()
         shutil.rmtree(self.data, ignore_errors=True)
-

@@ -57,7 +57,7 @@ def event(event_type: str, *, topic: str, key: str, version: int = 1) -> Callabl
     """Register an event model under its type and version."""
 
     def register(cls: E) -> E:
-        if key not in cls.model_fields:
+        if key not in cls.__pydantic_fields__:
             raise TypeError(f"{cls.__name__}: key field {key!r} is not a field")
         existing = _REGISTRY.get((event_type, version))
         if existing is not None and existing is not cls:

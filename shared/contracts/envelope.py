@@ -14,8 +14,14 @@ from shared.clock import Clock, ensure_utc
 
 CONTENT_TYPE = "application/json"
 ENVELOPE_HEADERS = (
-    "event_id", "event_type", "event_version", "occurred_at",
-    "producer", "correlation_id", "causation_id", "key",
+    "event_id",
+    "event_type",
+    "event_version",
+    "occurred_at",
+    "producer",
+    "correlation_id",
+    "causation_id",
+    "key",
 )
 
 

@@ -67,8 +67,14 @@ class MatchingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True)
     # Integer weights per criterion (grade_band, subjects, role, site, region, languages, ...).
     criteria_weights: dict[str, int] = Field(
-        default_factory=lambda: {"grade_band": 3, "subjects": 3, "role": 2, "site": 1,
-                                 "region": 1, "languages": 1}
+        default_factory=lambda: {
+            "grade_band": 3,
+            "subjects": 3,
+            "role": 2,
+            "site": 1,
+            "region": 1,
+            "languages": 1,
+        }
     )
     objective: Literal["best_total", "max_participation"] = "max_participation"
     eligibility: Eligibility = Field(default_factory=Eligibility)

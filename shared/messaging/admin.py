@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from dataclasses import replace
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -10,8 +12,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 from shared.topics import CATALOG, TopicSpec
 
 
-async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = CATALOG) -> list[str]:
-    """Create the topics that do not exist yet; return the names created now."""
+async def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec] = CATALOG, *, prefix: str = ""
+) -> list[str]:
+    """Create the topics that do not exist yet (names with `prefix`); return those created now."""
+    specs = [replace(s, name=prefix + s.name) for s in specs]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
@@ -21,7 +26,8 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = CATALOG) ->
         wanted = [s for s in specs if s.name not in existing]
         if not wanted:
             return []
-        try:
+        # Another process may create some between our listing and our request: that is fine.
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
                 [
                     NewTopic(
@@ -33,8 +39,6 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec] = CATALOG) ->
                     for s in wanted
                 ]
             )
-        except TopicAlreadyExistsError:
-            pass  # another process created them between our listing and our request
         return [s.name for s in wanted]
     finally:
         await admin.close()

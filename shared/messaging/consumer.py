@@ -245,7 +245,11 @@ class EventConsumer:
                 if attempt == self.policy.attempts:
                     log.error(
                         "%s: %s %s failed %d times; dead-lettering it: %s",
-                        self.name, item.envelope.event_type, item.envelope.event_id, attempt, exc,
+                        self.name,
+                        item.envelope.event_type,
+                        item.envelope.event_id,
+                        attempt,
+                        exc,
                     )
                     error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
                     await self.dead_letters.send(

@@ -16,8 +16,14 @@ from shared.messaging.kafka import KafkaPublisher
 from shared.topics import dlq_of
 
 DLQ_HEADERS = (
-    "dlq_reason", "dlq_error", "dlq_attempts", "dlq_consumer",
-    "dlq_original_topic", "dlq_original_partition", "dlq_original_offset", "dlq_failed_at",
+    "dlq_reason",
+    "dlq_error",
+    "dlq_attempts",
+    "dlq_consumer",
+    "dlq_original_topic",
+    "dlq_original_partition",
+    "dlq_original_offset",
+    "dlq_failed_at",
 )
 MAX_ERROR_BYTES = 4000
 
@@ -42,6 +48,4 @@ class DeadLetters:
             "dlq_failed_at": self.clock.now().isoformat(),
         }
         headers = kept + [(k, v.encode()) for k, v in extra.items()]
-        await self.publisher.send(
-            dlq_of(record.topic), record.value or b"", key=record.key, headers=headers
-        )
+        await self.publisher.send(dlq_of(record.topic), record.value or b"", key=record.key, headers=headers)

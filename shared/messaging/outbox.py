@@ -17,9 +17,7 @@ class Outbox:
         self.producer = producer
         self.clock = clock
 
-    def add(
-        self, session: Session, event: Event, cause: Cause, *, topic: str | None = None
-    ) -> Envelope:
+    def add(self, session: Session, event: Event, cause: Cause, *, topic: str | None = None) -> Envelope:
         """Stage `event` in `session`; it is published only if the transaction commits.
 
         `topic` overrides the event's catalog topic (tests and benchmarks use their own).

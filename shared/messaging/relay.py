@@ -10,6 +10,7 @@ that row and tries again from there, so nothing is lost and order per key is kep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -38,6 +39,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.05,
         lease_ttl: timedelta = timedelta(seconds=15),
+        topic_prefix: str = "",
     ) -> None:
         self.db = db
         self.publisher = publisher
@@ -46,6 +48,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.lease_ttl = lease_ttl
+        self.topic_prefix = topic_prefix
         self.published_total = 0
         self._wake = asyncio.Event()
         self._stopping = False
@@ -73,7 +76,7 @@ class OutboxRelay:
                 ),
                 {"name": LEASE, "owner": self.owner, "exp": expires, "now": now_ms},
             )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            return bool(result.rowcount == 1)
 
     def release_lease(self) -> None:
         with self.db.engine.begin() as conn:
@@ -118,7 +121,12 @@ class OutboxRelay:
             return 0
         results = await self.publisher.send_many(
             [
-                (r.topic, r.payload, r.key, [(k, v.encode()) for k, v in json.loads(r.headers)])
+                (
+                    self.topic_prefix + r.topic,
+                    r.payload,
+                    r.key,
+                    [(k, v.encode()) for k, v in json.loads(r.headers)],
+                )
                 for r in rows
             ]
         )
@@ -153,10 +161,8 @@ class OutboxRelay:
             if sent >= self.batch_size:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         self._stopping = True

@@ -58,7 +58,11 @@ class Rig:
 
     def consumer(self, name: str, policy: RetryPolicy | None = None) -> EventConsumer:
         return EventConsumer(
-            name, self.db, self.outbox, self.clock, DeadLetters(self.publisher, self.clock),
+            name,
+            self.db,
+            self.outbox,
+            self.clock,
+            DeadLetters(self.publisher, self.clock),
             policy=policy or RetryPolicy(attempts=3, backoff_s=0.05, backoff_max_s=0.2),
         )
 
@@ -155,7 +159,9 @@ async def test_failing_handler_loses_nothing_and_keeps_order_after_restart(rig: 
     await broker.stop()
     rig.brokers.remove(broker)
     assert rig.effects() == [], "nothing applied while the handler failed"
-    assert await read_topic(rig.bootstrap, dlq_of(rig.topic)) == [], "a transient failure is never dead-lettered"
+    assert await read_topic(rig.bootstrap, dlq_of(rig.topic)) == [], (
+        "a transient failure is never dead-lettered"
+    )
 
     store_down = False  # the failure is fixed; a new instance starts
     restarted = rig.consumer("restart-test")
@@ -186,14 +192,20 @@ async def test_poison_message_is_dead_lettered_and_the_partition_moves_on(rig: R
     dead = await read_topic(rig.bootstrap, dlq_of(rig.topic))
     assert len(dead) == 1
     h = headers_of(dead[0])
-    original = [r for r in await read_topic(rig.bootstrap, rig.topic) if headers_of(r)["event_id"] == str(bad.event_id)][0]
+    original = next(
+        r
+        for r in await read_topic(rig.bootstrap, rig.topic)
+        if headers_of(r)["event_id"] == str(bad.event_id)
+    )
     assert h["event_id"] == str(bad.event_id)
     assert h["dlq_reason"] == "handler_failed"
     assert h["dlq_attempts"] == "3"
     assert "mentor 17 has no such partnership" in h["dlq_error"]
     assert h["dlq_consumer"] == "dlq-test"
     assert (h["dlq_original_topic"], h["dlq_original_partition"], h["dlq_original_offset"]) == (
-        rig.topic, str(original.partition), str(original.offset)
+        rig.topic,
+        str(original.partition),
+        str(original.offset),
     )
     assert dead[0].value == original.value and dead[0].key == b"k"
     assert calls.count(1) == 4, "the batch try, then three attempts alone"
@@ -212,7 +224,10 @@ async def test_unknown_types_and_invalid_payloads_go_to_dlq_without_crash_loop(r
         "undecodable": (b"\x00\xff not json", []),
         "unknown_type": (b'{"key":"k","seq":1}', with_header("event_type", "NoSuchEvent")),
         "unknown_version": (b'{"key":"k","seq":1}', with_header("event_version", "9")),
-        "invalid_payload": (b'{"key":"k","seq":"not a number"}', with_header("event_id", "6f1c1a7e-0b7a-4a55-9d55-3f0e4a6f9f10")),
+        "invalid_payload": (
+            b'{"key":"k","seq":"not a number"}',
+            with_header("event_id", "6f1c1a7e-0b7a-4a55-9d55-3f0e4a6f9f10"),
+        ),
     }
     for value, headers in bad.values():
         await producer.send_and_wait(rig.topic, value, key=b"k", headers=headers)

@@ -27,8 +27,12 @@ class PingIn(BaseModel):
 
 async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: str, topic_name: str) -> None:
     await create_topic(bootstrap, topic_name)
-    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap, data_dir=tmp_path, scheduler_interval_seconds=0.2)
-    service = Service("runtime-test", migrations=[Migration(1, "pings", create_tables(PingEffect))], settings=settings)
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=bootstrap, data_dir=tmp_path, scheduler_interval_seconds=0.2
+    )
+    service = Service(
+        "runtime-test", migrations=[Migration(1, "pings", create_tables(PingEffect))], settings=settings
+    )
     consumer = service.consumer(topic_name)
     ticks: list[int] = []
 
@@ -51,35 +55,39 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
         return {"event_id": str(env.event_id)}
 
     app = service.http_app(router)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
-            r = await client.post("/pings", json={"key": "p-1", "seq": 1}, headers={"X-Request-ID": "req-7"})
-            assert r.status_code == 201, r.text
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client,
+    ):
+        r = await client.post("/pings", json={"key": "p-1", "seq": 1}, headers={"X-Request-ID": "req-7"})
+        assert r.status_code == 201, r.text
 
-            def effects() -> list[PingEffect]:
-                with service.db.session() as s:
-                    return list(s.exec(select(PingEffect)).all())
+        def effects() -> list[PingEffect]:
+            with service.db.session() as s:
+                return list(s.exec(select(PingEffect)).all())
 
-            await wait_until(lambda: len(effects()) == 1, timeout_s=30)
-            assert effects()[0].event_id == r.json()["event_id"]
-            [record] = await read_topic(bootstrap, topic_name)
-            assert headers_of(record)["correlation_id"] == "req-7"
-            assert headers_of(record)["producer"] == "runtime-test"
+        await wait_until(lambda: len(effects()) == 1, timeout_s=30)
+        assert effects()[0].event_id == r.json()["event_id"]
+        [record] = await read_topic(bootstrap, topic_name)
+        assert headers_of(record)["correlation_id"] == "req-7"
+        assert headers_of(record)["producer"] == "runtime-test"
 
-            bad = await client.post("/pings", json={"key": "", "seq": -1})
-            assert bad.status_code == 422
-            fields = {d["field"]: d["reason"] for d in bad.json()["detail"]}
-            assert set(fields) == {"key", "seq"}
-            conflict = await client.post("/pings", json={"key": "k", "seq": 13})
-            assert conflict.status_code == 409
-            assert conflict.json() == {"detail": [{"field": "seq", "reason": "13 is refused by this test service", "code": "unlucky"}]}
+        bad = await client.post("/pings", json={"key": "", "seq": -1})
+        assert bad.status_code == 422
+        fields = {d["field"]: d["reason"] for d in bad.json()["detail"]}
+        assert set(fields) == {"key", "seq"}
+        conflict = await client.post("/pings", json={"key": "k", "seq": 13})
+        assert conflict.status_code == 409
+        assert conflict.json() == {
+            "detail": [{"field": "seq", "reason": "13 is refused by this test service", "code": "unlucky"}]
+        }
 
-            await wait_until(lambda: service.broker_connected, timeout_s=30)
-            ready = await client.get("/ready")
-            assert ready.status_code == 200, ready.text
-            assert ready.json() == {"store": "ok", "broker": "ok", "ready": True}
-            metrics = (await client.get("/metrics")).text
-            assert 'messages_processed_total{consumer="runtime-test"} 1.0' in metrics
-            assert "outbox_pending 0.0" in metrics
-            assert 'http_requests_total{method="POST",route="/pings",status="201"} 1.0' in metrics
-            await wait_until(lambda: len(ticks) >= 2, timeout_s=10)
+        await wait_until(lambda: service.broker_connected, timeout_s=30)
+        ready = await client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json() == {"store": "ok", "broker": "ok", "ready": True}
+        metrics = (await client.get("/metrics")).text
+        assert 'messages_processed_total{consumer="runtime-test"} 1.0' in metrics
+        assert "outbox_pending 0.0" in metrics
+        assert 'http_requests_total{method="POST",route="/pings",status="201"} 1.0' in metrics
+        await wait_until(lambda: len(ticks) >= 2, timeout_s=10)
