@@ -62,6 +62,8 @@ class TimeEntryRecorded(Event):
     work_date: date
     minutes: int = Field(gt=0, le=24 * 60)
     partnership_id: str | None = None
+    meeting_id: str | None = None  # the meeting this entry pays for (kind meeting)
+    workshop_entry_id: str | None = None  # the workshop this planning time is for
 
 
 @event("TimeEntryAmended", topic=ACTIVITY, key="mentor_id")
@@ -94,6 +96,8 @@ class ClosedEntry(BaseModel):
     work_date: date
     minutes: int
     late: bool = False
+    # Set on an adjustment: the signed change to an entry that an earlier close already froze.
+    adjustment_of: str | None = None
 
 
 @event("MonthClosed", topic=ACTIVITY, key="mentor_id")
