@@ -123,6 +123,7 @@ class Service:
         self.jobs: list[_Job] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wired = False
         self.broker_connected = False
         self.metrics = CollectorRegistry()
         self._http_requests = Counter(
@@ -200,13 +201,20 @@ class Service:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.migrate)
-        for consumer, topics in self.consumers:
-            prefixed = [self.settings.topic_prefix + t for t in topics]
-            consumer.subscribe(self.broker, *prefixed, max_records=self.settings.consumer_max_records)
+        self.wire()
         self._tasks.append(asyncio.create_task(self._connect(), name=f"{self.name}-connect"))
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
         for job in self.jobs:
             self._tasks.append(asyncio.create_task(self._every(job), name=f"{self.name}-{job.name}"))
+
+    def wire(self) -> None:
+        """Attach the consumers to the broker (once; also used to document the service)."""
+        if self._wired:
+            return
+        self._wired = True
+        for consumer, topics in self.consumers:
+            prefixed = [self.settings.topic_prefix + t for t in topics]
+            consumer.subscribe(self.broker, *prefixed, max_records=self.settings.consumer_max_records)
 
     async def _connect(self) -> None:
         """Connect consumers; while the broker is unreachable keep trying (HTTP stays up, not ready)."""

@@ -15,33 +15,41 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap: str, *, client_id: str = "mentoring", linger_ms: int = 5) -> None:
         self.bootstrap = bootstrap
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=linger_ms,
-            request_timeout_ms=15000,
-            max_batch_size=256 * 1024,
-        )
-        self._started = False
+        self.client_id = client_id
+        self.linger_ms = linger_ms
+        # Created in start(): aiokafka binds a producer to the running event loop.
+        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        if not self._started:
-            await self._producer.start()
-            self._started = True
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=self.linger_ms,
+                request_timeout_ms=15000,
+                max_batch_size=256 * 1024,
+            )
+            await producer.start()
+            self._producer = producer
 
     async def stop(self) -> None:
-        if self._started:
-            self._started = False
-            await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def _started(self) -> AIOKafkaProducer:
+        await self.start()
+        assert self._producer is not None
+        return self._producer
 
     async def send(
         self, topic: str, value: bytes, *, key: str | bytes | None, headers: Headers
     ) -> RecordMetadata:
-        await self.start()
+        producer = await self._started()
         raw_key = key.encode() if isinstance(key, str) else key
-        return await self._producer.send_and_wait(topic, value=value, key=raw_key, headers=list(headers))
+        return await producer.send_and_wait(topic, value=value, key=raw_key, headers=list(headers))
 
     async def send_many(
         self, records: Sequence[tuple[str, bytes, str, Headers]]
@@ -51,12 +59,12 @@ class KafkaPublisher:
         All sends are queued before any is awaited, so they travel in batches; the idempotent
         producer keeps their order within each partition.
         """
-        await self.start()
+        producer = await self._started()
         futures = []
         for topic, value, key, headers in records:
             try:
                 futures.append(
-                    await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers))
+                    await producer.send(topic, value=value, key=key.encode(), headers=list(headers))
                 )
             except Exception as exc:  # queueing failed: later records must not overtake it
                 futures.append(exc)
