@@ -1,0 +1,84 @@
+"""The gateway process in one object: its store, its clock, its clients to the services and its
+metrics. Built once by create_app (and by the CLI for the store alone)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.gateway.adapters.migrations import MIGRATIONS
+from services.gateway.adapters.upstream import Upstreams
+from services.gateway.domain.access import Principal
+from services.gateway.service_layer import accounts
+from services.gateway.settings import SERVICES, GatewaySettings
+from shared.clock import Clock, SystemClock
+from shared.db import Database
+from shared.migrations import migrate
+
+NAME = "gateway"
+
+
+def open_store(settings: GatewaySettings) -> Database:
+    db = Database(settings.store_url(NAME))
+    migrate(db, NAME, MIGRATIONS)
+    return db
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        clock: Clock | None = None,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock(timedelta(seconds=settings.clock_offset_seconds))
+        self.db = Database(settings.store_url(NAME))
+        self.metrics = CollectorRegistry()
+        self.upstreams = Upstreams(settings, self.metrics, transports)
+        self.idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        self.http_requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.metrics
+        )
+        self.http_latency = Histogram(
+            "http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.metrics
+        )
+
+    async def start(self) -> None:
+        await asyncio.to_thread(migrate, self.db, NAME, MIGRATIONS)
+
+    async def stop(self) -> None:
+        await self.upstreams.aclose()
+        self.db.dispose()
+
+    def _principal(self, secret: str) -> Principal | None:
+        with self.db.session() as session:
+            user = accounts.authenticate(session, secret)
+            return accounts.principal_of(user) if user is not None else None
+
+    async def principal_for(self, authorization: str | None) -> Principal | None:
+        """The principal an `Authorization: Bearer <secret>` header names, or None."""
+        if not authorization:
+            return None
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None
+        return await asyncio.to_thread(self._principal, secret.strip())
+
+    async def readiness(self, request_id: str) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.to_thread(self.db.ping)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"failed: {exc}"
+        states = await asyncio.gather(*(self.upstreams.ready(s, request_id) for s in SERVICES))
+        checks["services"] = dict(zip(SERVICES, states, strict=True))
+        checks["ready"] = checks["store"] == "ok" and all(s == "ok" for s in states)
+        return checks
