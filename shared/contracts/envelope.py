@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from shared.clock import Clock, ensure_utc
 
@@ -73,17 +73,21 @@ class Envelope(BaseModel):
         if missing:
             raise EnvelopeError(f"missing envelope header(s): {', '.join(missing)}")
         try:
-            return cls(
-                event_id=found["event_id"],
+            occurred_at = datetime.fromisoformat(found["occurred_at"])
+            if occurred_at.tzinfo is None:
+                raise ValueError("occurred_at has no time zone")
+            # Parsed by hand and constructed without re-validation: this runs once per record.
+            return cls.model_construct(
+                event_id=uuid.UUID(found["event_id"]),
                 event_type=found["event_type"],
-                event_version=found["event_version"],
-                occurred_at=found["occurred_at"],
+                event_version=int(found["event_version"]),
+                occurred_at=ensure_utc(occurred_at),
                 producer=found["producer"],
                 correlation_id=found["correlation_id"],
                 causation_id=found.get("causation_id") or None,
                 key=found["key"],
             )
-        except (ValidationError, ValueError) as exc:
+        except ValueError as exc:
             raise EnvelopeError(f"invalid envelope header: {exc}") from exc
 
 

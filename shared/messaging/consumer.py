@@ -34,6 +34,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from shared.clock import Clock
@@ -160,6 +161,8 @@ class EventConsumer:
         """Apply items in one transaction with their inbox rows; return how many were new."""
         ids = [str(i.envelope.event_id) for i in items]
         applied = 0
+        now = self.clock.now()
+        inbox_rows: list[dict[str, Any]] = []
         with self.db.session() as session:
             seen = set(
                 session.exec(
@@ -174,15 +177,19 @@ class EventConsumer:
                     continue  # already applied: a redelivery or a second publication
                 seen.add(event_id)
                 item.handler(HandlerContext(session, item.envelope, self.clock, self.outbox), item.event)
-                session.add(
-                    InboxRecord(
-                        consumer=self.name,
-                        event_id=event_id,
-                        event_type=item.envelope.event_type,
-                        processed_at=self.clock.now(),
-                    )
+                inbox_rows.append(
+                    {
+                        "consumer": self.name,
+                        "event_id": event_id,
+                        "event_type": item.envelope.event_type,
+                        "processed_at": now,
+                    }
                 )
                 applied += 1
+            if inbox_rows:
+                # One executemany in the same transaction (ORM objects cost more than the effect).
+                session.flush()
+                session.execute(insert(InboxRecord.__table__), inbox_rows)  # type: ignore[attr-defined]
         return applied
 
     async def _pause_for_transient(self, exc: BaseException) -> None:
