@@ -135,12 +135,13 @@ async def pipeline(bootstrap: str, topic: str, n: int, workdir: Path) -> tuple[f
     def apply(ctx: HandlerContext, m: BenchMeeting) -> None:
         ctx.session.add(BenchEffect(meeting_id=m.meeting_id, minutes=m.minutes))
 
+    done = asyncio.Event()
+    consumer.after_commit = lambda: done.set() if consumer.stats.processed >= n else None
     broker = KafkaBroker(bootstrap, logger=None)
     consumer.subscribe(broker, topic, max_records=500, batch_timeout_ms=50)
     started = time.perf_counter()
     await broker.start()
-    while consumer.stats.processed < n:
-        await asyncio.sleep(0.02)
+    await done.wait()
     consume_s = time.perf_counter() - started
     await broker.stop()
     await publisher.stop()
