@@ -1,0 +1,168 @@
+"""The payout on pay day: every approved, unpaid statement and reimbursement of a program forms one
+batch, written with its CSV and marked issued in ONE transaction, before PayoutIssued is emitted
+(through the outbox, in the same transaction).
+
+Paid at most once, ever: each paid statement or reimbursement is a payout item whose reference
+is unique in the database; a batch is unique per program and pay day; statements move from
+approved to issued only if still approved. A re-run finds the batch; a second instance running
+at once fails on the constraints and rolls back; a crash before commit leaves nothing behind and
+the next run (after restart) pays everything once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from services.payments.adapters.tables import (
+    BatchRow,
+    PayeeRow,
+    PayoutItemRow,
+    ProgramRow,
+    ReimbursementRow,
+    StatementRow,
+)
+from services.payments.domain.payout import (
+    CsvRow,
+    PayoutCandidate,
+    due_pay_day,
+    payout_csv,
+    plan_payout,
+)
+from services.payments.domain.review import StatementStatus
+from services.payments.service_layer.statements import SYSTEM, Emit, audit, cents, from_cents
+from shared.contracts.payments import PayoutIssued, PayoutItem
+from shared.contracts.program import ProgramPolicy
+from shared.db import Database
+from shared.money import Money
+
+log = logging.getLogger(__name__)
+_BATCH_NS = uuid.UUID("0b5d8e0e-2f4c-4a3e-8f59-4d7d1c6a2e77")
+
+
+def batch_id_for(program_id: str, pay_date: date) -> str:
+    return str(uuid.uuid5(_BATCH_NS, f"{program_id}/{pay_date.isoformat()}"))
+
+
+def candidates(session: Session, program_id: str, before_month: str, *, lock: bool) -> list[PayoutCandidate]:
+    """Approved, unpaid statements of months before `before_month` and approved, unpaid
+    reimbursements of the program."""
+    query = select(StatementRow).where(
+        StatementRow.program_id == program_id, col(StatementRow.status) == StatementStatus.APPROVED.value,
+        col(StatementRow.batch_id).is_(None), col(StatementRow.month) < before_month,
+    ).order_by(col(StatementRow.statement_id))
+    reimbursements = select(ReimbursementRow).where(
+        ReimbursementRow.program_id == program_id, ReimbursementRow.status == "approved",
+        col(ReimbursementRow.batch_id).is_(None),
+    ).order_by(col(ReimbursementRow.reimbursement_id))
+    if lock:  # PostgreSQL: an approval or recompute racing the batch waits for it
+        query, reimbursements = query.with_for_update(), reimbursements.with_for_update()
+    found = [
+        PayoutCandidate(s.statement_id, "statement", s.mentor_id, from_cents(s.total_cents),
+                        f"stipend {s.month} (statement revision {s.revision})")
+        for s in session.exec(query).all()
+    ]
+    found += [
+        PayoutCandidate(r.reimbursement_id, "reimbursement", r.payee_id, from_cents(r.amount_cents),
+                        f"{r.kind} reimbursement {r.spent_on.isoformat()}")
+        for r in session.exec(reimbursements).all()
+    ]
+    return found
+
+
+def issue_batch(
+    session: Session, emit: Emit, now: datetime, program_id: str, policy: ProgramPolicy, pay_date: date,
+    *, item_delay_s: float = 0.0,
+) -> BatchRow | None:
+    """Create the program's batch for `pay_date` (None when it exists or nothing is due)."""
+    batch_id = batch_id_for(program_id, pay_date)
+    if session.get(BatchRow, batch_id) is not None:
+        return None
+    month = f"{pay_date.year:04d}-{pay_date.month:02d}"
+    plan = plan_payout(candidates(session, program_id, month, lock=session.get_bind().dialect.name != "sqlite"))
+    if not plan.paid:
+        return None
+    currency = policy.pay.currency
+    session.add(BatchRow(batch_id=batch_id, program_id=program_id, pay_date=pay_date, total_cents=0,
+                         currency=currency, item_count=0, csv="", created_at=now))
+    session.flush()  # a second instance collides here on the batch's unique day
+    payees = {
+        p.person_id: p
+        for p in session.exec(
+            select(PayeeRow).where(col(PayeeRow.person_id).in_({c.payee_id for c in plan.paid}))
+        ).all()
+    }
+    rows: list[CsvRow] = []
+    for c in plan.paid:
+        session.add(PayoutItemRow(batch_id=batch_id, reference_type=c.reference_type, reference=c.reference,
+                                  payee_id=c.payee_id, amount_cents=cents(c.amount)))
+        if item_delay_s:  # fault tests only: widen the window in which a crash lands mid-batch
+            session.flush()
+            time.sleep(item_delay_s)
+        payee = payees.get(c.payee_id)
+        rows.append(CsvRow(payee.name if payee else c.payee_id, payee.email if payee else "", c.amount,
+                           currency, c.memo, c.reference))
+    statements = [c.reference for c in plan.paid if c.reference_type == "statement"]
+    reimbursements = [c.reference for c in plan.paid if c.reference_type == "reimbursement"]
+    for chunk in _chunks(statements):
+        done = session.execute(
+            update(StatementRow)
+            .where(col(StatementRow.statement_id).in_(chunk), col(StatementRow.status) == StatementStatus.APPROVED.value,
+                   col(StatementRow.batch_id).is_(None))
+            .values(status=StatementStatus.ISSUED.value, batch_id=batch_id, updated_at=now)
+        )
+        if done.rowcount != len(chunk):  # type: ignore[attr-defined]
+            raise RuntimeError(f"batch {batch_id}: statements changed while the batch was built; retrying later")
+    for chunk in _chunks(reimbursements):
+        session.execute(
+            update(ReimbursementRow).where(col(ReimbursementRow.reimbursement_id).in_(chunk))
+            .values(batch_id=batch_id)
+        )
+    total = sum((c.amount for c in plan.paid), from_cents(0))
+    batch = session.get(BatchRow, batch_id)
+    assert batch is not None
+    batch.total_cents, batch.item_count, batch.csv = cents(total), len(plan.paid), payout_csv(rows)
+    session.add(batch)
+    audit(session, now, "batch", batch_id, "issued", SYSTEM, pay_date=pay_date, items=len(plan.paid), total=total,
+          held=[c.reference for c, _ in plan.held])
+    emit(PayoutIssued(
+        batch_id=batch_id, program_id=program_id, pay_date=pay_date, total=Money(amount=total, currency=currency),
+        items=[PayoutItem(reference=c.reference, payee_id=c.payee_id, amount=Money(amount=c.amount, currency=currency))
+               for c in plan.paid],
+    ))
+    log.info("payout batch %s for %s on %s: %d items, %s %s", batch_id, program_id, pay_date, len(plan.paid),
+             total, currency)
+    return batch
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def run_payouts(db: Database, emit_for: Callable[[Session], Emit], clock_now: Callable[[], datetime],
+                *, item_delay_s: float = 0.0) -> list[str]:
+    """The pay-day job: for every program whose pay day has come, issue its batch (one
+    transaction per program). Returns the batch ids issued now."""
+    with db.session() as session:
+        programs = [(p.program_id, ProgramPolicy.model_validate_json(p.policy))
+                    for p in session.exec(select(ProgramRow)).all()]
+    issued: list[str] = []
+    for program_id, policy in programs:
+        now = clock_now()
+        day = due_pay_day(now, policy.timezone, policy.pay.pay_day)
+        if day is None:
+            continue
+        with db.session() as session:
+            if session.get(BatchRow, batch_id_for(program_id, day)) is not None:
+                continue
+            log.info("payout for %s on %s: building the batch", program_id, day)
+            batch = issue_batch(session, emit_for(session), now, program_id, policy, day, item_delay_s=item_delay_s)
+            if batch is not None:
+                issued.append(batch.batch_id)
+    return issued
