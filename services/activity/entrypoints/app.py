@@ -1,0 +1,37 @@
+"""The activity service process: uvicorn --factory services.activity.entrypoints.app:create_app --port 8102"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.activity.adapters.migrations import MIGRATIONS
+from services.activity.entrypoints.consumers import wire
+from services.activity.entrypoints.http import build_router
+from services.activity.service_layer.compliance import sweep
+from services.activity.service_layer.month_close import close_all_programs
+from shared.clock import Clock
+from shared.contracts.envelope import Cause
+from shared.service import Service
+from shared.settings import ServiceSettings
+
+NAME = "activity"
+
+
+def build_service(settings: ServiceSettings | None = None, clock: Clock | None = None) -> Service:
+    service = Service(NAME, migrations=MIGRATIONS, settings=settings, clock=clock)
+    wire(service)
+
+    @service.job("month-close")
+    def close_due_months() -> None:
+        close_all_programs(service.db, service.outbox, service.clock.now())
+
+    @service.job("compliance")
+    def daily_compliance() -> None:
+        sweep(service.db, lambda: service.transaction(Cause.new()), service.clock.now())
+
+    return service
+
+
+def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    service = build_service(settings, clock)
+    return service.http_app(build_router(service), title="activity service")

@@ -1,0 +1,203 @@
+"""Month close in the store: freeze a program's month and emit MonthClosed once per mentor.
+
+One close is one transaction:
+1. Insert the (program, month) row; its primary key makes the close happen once. A second
+   instance closing at the same moment blocks on that key (PostgreSQL) or on the write lock
+   (SQLite) and then finds the row: it does nothing.
+2. Claim the entries: one UPDATE sets closed_month on every open, non-voided entry dated in the
+   month or earlier (those earlier are late entries). An entry is claimed by exactly one close.
+3. Per mentor, build MonthClosed from the claimed entries, add it to the outbox, and record the
+   (program, mentor, month) row (unique in the store as well).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, update
+from sqlalchemy import select as core_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from services.activity.adapters.tables import MentorMonthCloseRow, MonthCloseRow, ProgramRow, TimeEntryRow
+from services.activity.domain.calendar import first_day, next_month
+from services.activity.domain.month_close import close_due_at, latest_due_month, months_to_close
+from services.activity.service_layer.unit import parse_policy
+from shared.contracts.activity import ClosedEntry, MonthClosed
+from shared.contracts.envelope import Cause
+from shared.contracts.program import TimeEntryKind
+from shared.db import Database
+from shared.messaging import Outbox
+
+MENTOR_CHUNK = 1000
+
+
+@dataclass
+class CloseSummary:
+    program_id: str
+    month: str
+    mentors: int = 0
+    entries: int = 0
+    late_entries: int = 0
+    minutes_by_kind: dict[str, int] = field(default_factory=dict)
+    closed_now: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "program_id": self.program_id, "month": self.month, "mentors": self.mentors,
+            "entries": self.entries, "late_entries": self.late_entries,
+            "minutes_by_kind": self.minutes_by_kind, "closed_now": self.closed_now,
+        }
+
+
+def _insert_close_row(session: Session, program_id: str, month: str, now: datetime, triggered_by: str) -> bool:
+    values = {"program_id": program_id, "month": month, "closed_at": now, "triggered_by": triggered_by,
+              "mentors": 0, "entries": 0, "late_entries": 0, "minutes_by_kind": "{}"}
+    table = MonthCloseRow.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+    # RETURNING says whether this transaction inserted the row (rowcount is not reliable here).
+    return session.execute(stmt.returning(table.c.month)).first() is not None
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def close_month(
+    session: Session, outbox: Outbox, program_id: str, month: str, now: datetime, *,
+    cause: Cause, triggered_by: str = "scheduler", topic: str | None = None,
+) -> CloseSummary | None:
+    """Close one month of one program in `session`'s transaction; None if it was closed already."""
+    if not _insert_close_row(session, program_id, month, now, triggered_by):
+        return None
+    start, end = first_day(month), first_day(next_month(month))
+    entries = TimeEntryRow.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(entries)
+        .where(entries.c.program_id == program_id, entries.c.closed_month.is_(None),
+               entries.c.voided.is_(False), entries.c.work_date < end)
+        .values(closed_month=month, late=entries.c.work_date < start)
+    )
+    mentors = list(session.execute(
+        core_select(entries.c.mentor_id).where(entries.c.program_id == program_id, entries.c.closed_month == month)
+        .group_by(entries.c.mentor_id).order_by(entries.c.mentor_id)
+    ).scalars())
+    summary = CloseSummary(program_id, month)
+    totals: dict[str, int] = {}
+    construct_entry = ClosedEntry.model_construct
+    for chunk in _chunks(mentors, MENTOR_CHUNK):
+        rows = session.execute(
+            core_select(entries.c.mentor_id, entries.c.entry_id, entries.c.kind, entries.c.work_date,
+                   entries.c.minutes, entries.c.late, entries.c.adjustment_of)
+            .where(entries.c.program_id == program_id, entries.c.closed_month == month,
+                   entries.c.mentor_id.in_(chunk))
+            .order_by(entries.c.mentor_id, entries.c.work_date, entries.c.entry_id)
+        ).all()
+        by_mentor: dict[str, list[ClosedEntry]] = {}
+        for mentor_id, entry_id, kind, work_date, minutes, late, adjustment_of in rows:
+            by_mentor.setdefault(mentor_id, []).append(construct_entry(
+                entry_id=entry_id, kind=TimeEntryKind(kind), work_date=_as_date(work_date), minutes=minutes,
+                late=bool(late), adjustment_of=adjustment_of,
+            ))
+        mentor_rows = []
+        for mentor_id, closed in by_mentor.items():
+            by_kind: dict[TimeEntryKind, int] = {}
+            late_count = 0
+            for e in closed:
+                by_kind[e.kind] = by_kind.get(e.kind, 0) + e.minutes
+                late_count += e.late
+            event = MonthClosed(program_id=program_id, mentor_id=mentor_id, month=month,
+                                minutes_by_kind=by_kind, entries=closed)
+            envelope = outbox.add(session, event, cause, topic=topic)
+            mentor_rows.append({"program_id": program_id, "mentor_id": mentor_id, "month": month,
+                                "entries": len(closed), "minutes": sum(by_kind.values()),
+                                "event_id": str(envelope.event_id)})
+            summary.entries += len(closed)
+            summary.late_entries += late_count
+            for k, v in by_kind.items():
+                totals[k.value] = totals.get(k.value, 0) + v
+        if mentor_rows:
+            session.execute(insert(MentorMonthCloseRow.__table__), mentor_rows)  # type: ignore[attr-defined]
+        summary.mentors += len(mentor_rows)
+        session.flush()
+        session.expunge_all()  # the outbox rows are written: do not keep them in memory
+    summary.minutes_by_kind = dict(sorted(totals.items()))
+    session.execute(
+        update(MonthCloseRow.__table__)  # type: ignore[attr-defined]
+        .where(col(MonthCloseRow.program_id) == program_id, col(MonthCloseRow.month) == month)
+        .values(mentors=summary.mentors, entries=summary.entries, late_entries=summary.late_entries,
+                minutes_by_kind=json.dumps(summary.minutes_by_kind))
+    )
+    return summary
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class CloseState:
+    last_closed: str | None
+    earliest_open: date | None
+    due_month: str
+    due: list[str]
+    next_month: str
+    next_due_at: datetime
+
+
+def close_state(session: Session, program_id: str, now: datetime) -> CloseState:
+    program = session.get(ProgramRow, program_id)
+    assert program is not None
+    policy = parse_policy(program.policy)
+    tz, grace = policy.timezone, policy.pay.month_close_grace_days
+    last = session.exec(select(func.max(MonthCloseRow.month)).where(MonthCloseRow.program_id == program_id)).one()
+    earliest = session.exec(
+        select(func.min(TimeEntryRow.work_date)).where(
+            TimeEntryRow.program_id == program_id, col(TimeEntryRow.closed_month).is_(None),
+            col(TimeEntryRow.voided).is_(False),
+        )
+    ).one()
+    earliest_date = _as_date(earliest) if earliest is not None else None
+    due_month = latest_due_month(now, tz, grace)
+    due = months_to_close(last, earliest_date, due_month)
+    upcoming = next_month(due_month)
+    return CloseState(last, earliest_date, due_month, due, upcoming, close_due_at(upcoming, tz, grace))
+
+
+def close_due_months(
+    db: Database, outbox: Outbox, program_id: str, now: datetime, *, cause: Cause | None = None,
+    triggered_by: str = "scheduler", until: str | None = None,
+) -> list[CloseSummary]:
+    """Close, in order, every month of the program that is due and not closed (each in its own
+    transaction). Safe to run at the same time in several instances."""
+    with db.session() as s:
+        state = close_state(s, program_id, now)
+    done: list[CloseSummary] = []
+    for month in state.due:
+        if until is not None and month > until:
+            break
+        with db.session() as s:
+            summary = close_month(s, outbox, program_id, month, now, cause=cause or Cause.new(),
+                                  triggered_by=triggered_by)
+        if summary is not None:
+            done.append(summary)
+    return done
+
+
+def close_all_programs(db: Database, outbox: Outbox, now: datetime) -> list[CloseSummary]:
+    with db.session() as s:
+        programs = list(s.exec(select(ProgramRow.program_id).order_by(col(ProgramRow.program_id))).all())
+    done: list[CloseSummary] = []
+    for program_id in programs:
+        done += close_due_months(db, outbox, program_id, now)
+    return done

@@ -1,0 +1,40 @@
+"""What a handler needs to change state: a session and a way to emit events through the outbox.
+Both an HTTP transaction (shared.service.Transaction) and a consumer's HandlerContext fit."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Protocol
+
+from sqlmodel import Session
+
+from services.activity.adapters.tables import ProgramRow
+from shared.contracts.base import Event
+from shared.contracts.envelope import Envelope
+from shared.contracts.program import ProgramPolicy
+from shared.errors import NotFound
+
+
+class Unit(Protocol):
+    @property
+    def session(self) -> Session: ...
+
+    def emit(self, event: Event) -> Envelope: ...
+
+
+@lru_cache(maxsize=256)
+def parse_policy(raw: str) -> ProgramPolicy:
+    """Policies are parsed once per distinct JSON (handlers look them up per event)."""
+    return ProgramPolicy.model_validate_json(raw)
+
+
+def policy_of(session: Session, program_id: str) -> ProgramPolicy | None:
+    row = session.get(ProgramRow, program_id)
+    return parse_policy(row.policy) if row is not None else None
+
+
+def require_policy(session: Session, program_id: str, field: str = "program_id") -> ProgramPolicy:
+    policy = policy_of(session, program_id)
+    if policy is None:
+        raise NotFound(field, f"program {program_id!r} is not configured (yet)")
+    return policy

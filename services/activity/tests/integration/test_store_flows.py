@@ -1,0 +1,216 @@
+"""The service layer against real stores (SQLite and PostgreSQL): meetings and their time entries,
+corrections, month close (re-run, late entries, adjustments, two instances at once), compliance."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlmodel import col, select
+
+from services.activity.adapters.tables import MentorMonthCloseRow, PartnershipRow, TimeEntryRow
+from services.activity.domain.activities import ActivityDraft
+from services.activity.domain.meetings import Actor, MeetingChange, MeetingDraft
+from services.activity.domain.time_entries import TimeEntryDraft
+from services.activity.service_layer import commands
+from services.activity.service_layer.month_close import close_due_months, close_month
+from services.activity.tests.support import PROGRAM, Store, matched, open_store, program_event
+from shared.contracts.envelope import Cause
+from shared.contracts.matching import PartnershipEnded
+from shared.contracts.program import TimeEntryKind
+from shared.db import Database
+from shared.errors import DomainError
+from shared.messaging import Outbox
+
+pytestmark = pytest.mark.integration
+STAFF = Actor("staff-1", "staff")
+K = TimeEntryKind
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    st = open_store(store_url)
+    st.apply(program_event(), matched("p1", "m1", datetime(2026, 9, 1, 15, tzinfo=UTC)),
+             matched("p2", "m2", datetime(2026, 9, 1, 15, tzinfo=UTC)))
+    yield st
+    st.db.dispose()
+
+
+def meeting(st: Store, pid: str, at: datetime, minutes: int = 60, actor: Actor = STAFF) -> str:
+    with st.unit() as u:
+        return commands.log_meeting(u, MeetingDraft(pid, at, minutes, "video", True), actor, st.clock.now()).meeting_id
+
+
+def entry(st: Store, mentor: str, kind: TimeEntryKind, day: date, minutes: int, workshop: str | None = None) -> str:
+    with st.unit() as u:
+        return commands.record_time_entry(
+            u, TimeEntryDraft(mentor, PROGRAM, kind, day, minutes, workshop_entry_id=workshop),
+            Actor(mentor, "mentor"), st.clock.now()).entry_id
+
+
+def amend(st: Store, entry_id: str, *, minutes: int | None = None, voided: bool = False) -> None:
+    with st.unit() as u:
+        commands.amend_time_entry(u, entry_id, None, None, minutes, voided, "fix", STAFF, st.clock.now())
+
+
+def close(st: Store) -> list[str]:
+    return [c.month for c in close_due_months(st.db, st.outbox, PROGRAM, st.clock.now())]
+
+
+def test_meeting_is_stored_with_its_time_entry_in_the_local_month(store: Store) -> None:
+    late_on_31st = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 23:30 on 31 October in Denver
+    mid = meeting(store, "p1", late_on_31st, 90, Actor("m1", "mentor"))
+    [logged] = store.emitted("MeetingLogged")
+    assert logged["meeting_id"] == mid and logged["mentor_id"] == "m1" and logged["duration_minutes"] == 90
+    [recorded] = store.emitted("TimeEntryRecorded")
+    assert recorded == {**recorded, "entry_id": mid, "kind": "meeting", "work_date": "2026-10-31", "minutes": 90}
+    with pytest.raises(DomainError) as exc:
+        meeting(store, "p1", late_on_31st, 90)
+    assert exc.value.status == 409 and exc.value.problems[0].code == "duplicate"
+    with pytest.raises(DomainError) as exc:
+        meeting(store, "p1", late_on_31st, 90, Actor("m2", "mentor"))
+    assert exc.value.status == 403
+
+
+def test_ended_partnership_refuses_meetings_even_if_ended_before_matched_arrived(store_url: str) -> None:
+    st = open_store(store_url)
+    st.apply(PartnershipEnded(partnership_id="p9", program_id=PROGRAM, mentor_id="m9", mentee_id="e9",
+                              ended_at=datetime(2026, 11, 1, tzinfo=UTC), reason="moved"))
+    st.apply(program_event(), matched("p9", "m9", datetime(2026, 9, 1, tzinfo=UTC)))
+    with pytest.raises(DomainError) as exc:
+        meeting(st, "p9", datetime(2026, 10, 1, tzinfo=UTC))
+    assert exc.value.problems[0].code == "not_active"
+    st.db.dispose()
+
+
+def test_month_close_freezes_once_and_carries_late_entries_exactly_once(store: Store) -> None:
+    store.clock.set(datetime(2026, 11, 20, 18, tzinfo=UTC))
+    m_oct = meeting(store, "p1", datetime(2026, 10, 5, 16, tzinfo=UTC), 60)
+    ws = entry(store, "m1", K.WORKSHOP, date(2026, 10, 7), 60)
+    plan = entry(store, "m1", K.PLANNING, date(2026, 10, 6), 120, workshop=ws)
+    entry(store, "m2", K.TRAINING, date(2026, 10, 31), 30)
+    voided = entry(store, "m2", K.TRAVEL, date(2026, 10, 30), 45)
+    amend(store, voided, voided=True)
+    entry(store, "m1", K.FEEDBACK_REVIEW, date(2026, 11, 2), 15)  # November: not in October's close
+    with pytest.raises(DomainError) as exc:
+        entry(store, "m1", K.PLANNING, date(2026, 10, 6), 1, workshop=ws)
+    assert exc.value.problems[0].code == "planning_cap"
+
+    # October closes on 4 November 00:00 Denver; on 20 November it is due (and only October is).
+    assert close(store) == ["2026-10"]
+    assert close(store) == [], "a second run closes nothing"
+    closed = {e["mentor_id"]: e for e in store.emitted("MonthClosed")}
+    assert set(closed) == {"m1", "m2"}
+    assert closed["m1"]["minutes_by_kind"] == {"meeting": 60, "workshop": 60, "planning": 120}
+    assert sorted(e["entry_id"] for e in closed["m1"]["entries"]) == sorted([m_oct, ws, plan])
+    assert closed["m2"]["minutes_by_kind"] == {"training": 30}
+
+    # A late October entry and an amendment of a frozen one are carried into November, once.
+    late = entry(store, "m2", K.TRAVEL, date(2026, 10, 29), 40)
+    amend(store, plan, minutes=100)
+    store.clock.set(datetime(2026, 12, 4, 7, 0, tzinfo=UTC))  # November's close is due now
+    assert close(store) == ["2026-11"]
+    assert close(store) == []
+    november = {e["mentor_id"]: e for e in store.emitted("MonthClosed") if e["month"] == "2026-11"}
+    assert november["m2"]["entries"] == [
+        {"entry_id": late, "kind": "travel", "work_date": "2026-10-29", "minutes": 40, "late": True,
+         "adjustment_of": None}]
+    adjustments = [e for e in november["m1"]["entries"] if e["adjustment_of"]]
+    assert [(e["adjustment_of"], e["minutes"], e["late"]) for e in adjustments] == [(plan, -20, True)]
+    assert november["m1"]["minutes_by_kind"] == {"feedback_review": 15, "planning": -20}
+    with store.db.session() as s:
+        claimed = s.exec(select(TimeEntryRow.entry_id, TimeEntryRow.closed_month)).all()
+    assert all(m is not None for e, m in claimed if e != voided), "every paid entry is claimed by one close"
+    all_ids = [e["entry_id"] for ev in store.emitted("MonthClosed") for e in ev["entries"]]
+    assert len(all_ids) == len(set(all_ids)), "no entry is in two closes"
+
+
+def test_a_correction_that_voids_a_frozen_meeting_reverses_its_time(store: Store) -> None:
+    mid = meeting(store, "p1", datetime(2026, 10, 5, 16, tzinfo=UTC), 60)
+    assert close(store) == ["2026-10"]
+    with store.unit() as u:
+        commands.correct_meeting(u, mid, MeetingChange(voided=True, reason="never happened"), STAFF,
+                                 store.clock.now())
+    [corrected] = store.emitted("MeetingCorrected")
+    assert corrected["voided"] is True
+    [amended] = store.emitted("TimeEntryAmended")
+    assert amended["month"] == "2026-10" and amended["voided"] is True
+    store.clock.set(datetime(2026, 12, 5, tzinfo=UTC))
+    assert close(store) == ["2026-11"]
+    [nov] = [e for e in store.emitted("MonthClosed") if e["month"] == "2026-11"]
+    assert nov["minutes_by_kind"] == {"meeting": -60}
+
+
+def test_two_instances_closing_at_once_emit_one_month_closed_per_mentor(store: Store, store_url: str) -> None:
+    for i in range(40):
+        entry(store, f"m{i % 2 + 1}", K.PLANNING, date(2026, 10, 1 + i % 28), 10 + i)
+    other = Database(store_url)
+    outboxes = [store.outbox, Outbox("activity", store.clock)]
+    dbs = [store.db, other]
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        with dbs[i].session() as s:
+            results.append(close_month(s, outboxes[i], PROGRAM, "2026-10", store.clock.now(), cause=Cause.new()))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.dispose()
+    assert sum(r is not None for r in results) == 1
+    closed = store.emitted("MonthClosed")
+    assert sorted(e["mentor_id"] for e in closed) == ["m1", "m2"]
+    assert sum(len(e["entries"]) for e in closed) == 40
+    with store.db.session() as s:
+        assert len(s.exec(select(MentorMonthCloseRow)).all()) == 2
+
+
+def test_status_changes_emit_partnership_at_risk_once(store: Store) -> None:
+    # p1 matched 1 Sep: no meeting by 20 Nov -> at risk (first meeting in 14 days, months short).
+    from services.activity.service_layer.compliance import refresh
+
+    with store.unit() as u:
+        c = refresh(u, "p1", store.clock.now())
+    assert c is not None and c.status == "at_risk"
+    with store.unit() as u:
+        refresh(u, "p1", store.clock.now())
+    [risk] = store.emitted("PartnershipAtRisk")
+    assert risk["status"] == "at_risk" and risk["previous_status"] is None and risk["reasons"]
+    with store.db.session() as s:
+        row = s.get(PartnershipRow, "p1")
+        assert row is not None and row.status == "at_risk"
+
+
+def test_activities_complete_a_pip_in_three_stages(store: Store) -> None:
+    for stage in ("exploration", "collaboration", "application"):
+        with store.unit() as u:
+            commands.record_activity(u, ActivityDraft("p1", "pip_stage", date(2026, 10, 1), stage,
+                                                      (("pip_id", "pip-1"),)), Actor("m1", "mentor"),
+                                     store.clock.now())
+    with store.unit() as u, pytest.raises(DomainError) as exc:
+        commands.record_activity(u, ActivityDraft("p1", "pip_stage", date(2026, 10, 2), "application",
+                                                  (("pip_id", "pip-1"),)), STAFF, store.clock.now())
+    assert exc.value.problems[0].code == "already_recorded"
+    assert [e["stage"] for e in store.emitted("ActivityRecorded")] == ["exploration", "collaboration", "application"]
+    from services.activity.service_layer.views import partnership_activities
+
+    with store.db.session() as s:
+        view = partnership_activities(s, "p1")
+    assert view["pips"][0]["complete"] is True and view["pips"][0]["completed_on"] == "2026-10-01"
+
+
+def test_entries_dated_after_the_closing_month_wait_for_their_own_close(store: Store) -> None:
+    store.clock.set(datetime(2026, 12, 20, tzinfo=UTC))
+    entry(store, "m1", K.PLANNING, date(2026, 10, 3), 30)
+    entry(store, "m1", K.PLANNING, date(2026, 12, 3), 30)
+    assert close(store) == ["2026-10", "2026-11"]
+    with store.db.session() as s:
+        open_rows = s.exec(select(TimeEntryRow).where(col(TimeEntryRow.closed_month).is_(None))).all()
+    assert [r.work_date for r in open_rows] == [date(2026, 12, 3)]
+
