@@ -1,0 +1,201 @@
+"""The matching service's HTTP API (internal: the gateway is the only caller and does auth).
+Every refusal names the field and the reason (shared.errors)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlmodel import col, select
+
+from services.matching.adapters.tables import ProgramRow
+from services.matching.service_layer import commands as cmd
+from services.matching.service_layer import handlers, views
+from services.matching.service_layer.handlers import Actor
+from shared.contracts.envelope import Cause
+from shared.errors import DomainError
+from shared.service import Service, request_cause
+
+Kinds = Literal["mentors", "mentees", "metamentors"]
+KIND: dict[str, cmd.PersonKind] = {"mentors": "mentor", "mentees": "mentee", "metamentors": "metamentor"}
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+def actor_of(request: Request) -> Actor:
+    return Actor(request.headers.get("X-Actor-Id", ""), request.headers.get("X-Actor-Role", ""))
+
+
+def make_router(service: Service) -> APIRouter:
+    router = APIRouter(tags=["matching"])
+
+    def now() -> Any:
+        return service.clock.now()
+
+    # -- programs --------------------------------------------------------------------------
+    @router.post("/programs", status_code=201)
+    def create_program(body: cmd.ConfigureProgram, cause: Cause = Depends(request_cause),
+                       actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return views.program_view(handlers.configure_program(tx, body, actor, now()))
+
+    @router.get("/programs")
+    def list_programs() -> list[dict[str, Any]]:
+        with service.db.session() as s:
+            return [views.program_view(p) for p in s.exec(select(ProgramRow).order_by(col(ProgramRow.program_id))).all()]
+
+    @router.get("/programs/{program_id}")
+    def get_program(program_id: str) -> dict[str, Any]:
+        with service.db.session() as s:
+            return views.program_view(handlers.get_program(s, program_id))
+
+    @router.put("/programs/{program_id}")
+    def change_program(program_id: str, body: cmd.ChangeProgram, cause: Cause = Depends(request_cause),
+                       actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return views.program_view(handlers.change_program(tx, program_id, body, actor, now()))
+
+    # -- people ----------------------------------------------------------------------------
+    @router.post("/programs/{program_id}/{kinds}", status_code=201)
+    def enrol(program_id: str, kinds: Kinds, body: cmd.EnrolPerson, cause: Cause = Depends(request_cause),
+              actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return views.person_view(handlers.enrol(tx, program_id, KIND[kinds], body, actor, now()))
+
+    @router.post("/programs/{program_id}/{kinds}/import", status_code=201)
+    async def import_roster(program_id: str, kinds: Kinds, request: Request,
+                            import_good_rows: bool = Query(False), cause: Cause = Depends(request_cause),
+                            actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_CSV_BYTES:
+            raise DomainError("file", f"larger than {MAX_CSV_BYTES} bytes", "too_large")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DomainError("file", "not UTF-8 text", "encoding") from exc
+
+        def run() -> dict[str, Any]:
+            with service.transaction(cause) as tx:
+                people, roster = handlers.import_roster(tx, program_id, KIND[kinds], text,
+                                                        import_good_rows=import_good_rows, actor=actor, now=now())
+                return {
+                    "imported": len(people),
+                    "person_ids": [p.person_id for p in people],
+                    "skipped": [{"line": e.line, "field": e.field, "reason": e.reason} for e in roster.errors],
+                }
+
+        return await asyncio.to_thread(run)
+
+    @router.get("/programs/{program_id}/{kinds}")
+    def list_people(program_id: str, kinds: Kinds) -> list[dict[str, Any]]:
+        with service.db.session() as s:
+            handlers.get_program(s, program_id)
+            return views.people(s, program_id, KIND[kinds])
+
+    @router.put("/mentors/{mentor_id}/capacity")
+    def change_capacity(mentor_id: str, body: cmd.ChangeCapacity, cause: Cause = Depends(request_cause)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return views.person_view(handlers.change_capacity(tx, mentor_id, body, now()))
+
+    @router.post("/mentors/{mentor_id}/pause")
+    def pause(mentor_id: str, body: cmd.PauseMentor, cause: Cause = Depends(request_cause),
+              actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            transitions = handlers.pause_mentor(tx, mentor_id, body, actor, now())
+            return {"mentor_id": mentor_id, "awaiting_transition": [
+                {"transition_id": t.transition_id, "mentee_id": t.mentee_id, "partnership_id": t.partnership_id}
+                for t in transitions]}
+
+    @router.post("/mentors/{mentor_id}/resume")
+    def resume(mentor_id: str, body: cmd.ResumeMentor, cause: Cause = Depends(request_cause)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return views.person_view(handlers.resume_mentor(tx, mentor_id, body, now()))
+
+    @router.post("/programs/{program_id}/banned-pairs", status_code=201)
+    def ban(program_id: str, body: cmd.BanPair, cause: Cause = Depends(request_cause)) -> dict[str, str]:
+        with service.transaction(cause) as tx:
+            row = handlers.ban_pair(tx, program_id, body, now())
+            return {"mentee_id": row.mentee_id, "mentor_id": row.mentor_id, "reason": row.reason}
+
+    # -- matching --------------------------------------------------------------------------
+    @router.post("/programs/{program_id}/proposals", status_code=201)
+    def propose(program_id: str, body: cmd.ProposeMatches, cause: Cause = Depends(request_cause),
+                actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            proposal = handlers.propose(tx, program_id, body, actor, now())
+            tx.session.flush()
+            return views.proposal_view(tx.session, proposal.proposal_id)
+
+    @router.get("/proposals/{proposal_id}")
+    def get_proposal(proposal_id: str) -> dict[str, Any]:
+        with service.db.session() as s:
+            return views.proposal_view(s, proposal_id)
+
+    @router.post("/proposals/{proposal_id}/publish")
+    def publish(proposal_id: str, body: cmd.PublishProposal, cause: Cause = Depends(request_cause),
+                actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            created, warnings = handlers.publish(tx, proposal_id, body, actor, now())
+            return {"partnerships": [views.partnership_view(p) for p in created], "metamentor_warnings": warnings}
+
+    @router.post("/programs/{program_id}/partnerships", status_code=201)
+    def manual_match(program_id: str, body: cmd.ManualMatch, cause: Cause = Depends(request_cause),
+                     actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            row, warnings, meta = handlers.manual_match(tx, program_id, body, actor, now())
+            return {**views.partnership_view(row), "confirmed_warnings": warnings, "metamentor_warnings": meta}
+
+    @router.get("/programs/{program_id}/partnerships")
+    def list_partnerships(program_id: str, status: str | None = None) -> list[dict[str, Any]]:
+        with service.db.session() as s:
+            return views.partnerships(s, program_id, status)
+
+    @router.post("/partnerships/{partnership_id}/rematch")
+    def rematch(partnership_id: str, body: cmd.RequestRematch, cause: Cause = Depends(request_cause),
+                actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            proposal = handlers.request_rematch(tx, partnership_id, body, actor, now())
+            tx.session.flush()
+            return {"proposal": views.proposal_view(tx.session, proposal.proposal_id)}
+
+    @router.get("/programs/{program_id}/transitions")
+    def list_transitions(program_id: str, status: str | None = "awaiting") -> list[dict[str, Any]]:
+        with service.db.session() as s:
+            return views.transitions(s, program_id, status)
+
+    @router.post("/transitions/{transition_id}/decision")
+    def decide(transition_id: str, body: cmd.DecideTransition, cause: Cause = Depends(request_cause),
+               actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            t, proposal = handlers.decide_transition(tx, transition_id, body, actor, now())
+            tx.session.flush()
+            return {"transition_id": t.transition_id, "status": t.status,
+                    "proposal": views.proposal_view(tx.session, proposal.proposal_id) if proposal else None}
+
+    @router.post("/programs/{program_id}/metamentors/assign")
+    def assign_metamentors(program_id: str, cause: Cause = Depends(request_cause)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return {"warnings": handlers.assign_metamentors(tx, program_id)}
+
+    # -- incidents -------------------------------------------------------------------------
+    @router.post("/partnerships/{partnership_id}/incidents", status_code=201)
+    def report(partnership_id: str, body: cmd.ReportIncident, cause: Cause = Depends(request_cause)) -> dict[str, str]:
+        with service.transaction(cause) as tx:
+            row = handlers.report_incident(tx, partnership_id, body, now())
+            return {"incident_id": row.incident_id, "status": row.status}
+
+    @router.get("/programs/{program_id}/incidents")
+    def list_incidents(program_id: str, status: str | None = "open") -> list[dict[str, Any]]:
+        with service.db.session() as s:
+            return views.incidents(s, program_id, status)
+
+    @router.post("/incidents/{incident_id}/resolve")
+    def resolve(incident_id: str, body: cmd.ResolveIncident, cause: Cause = Depends(request_cause),
+                actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            incident, proposal = handlers.resolve_incident(tx, incident_id, body, actor, now())
+            tx.session.flush()
+            return {"incident_id": incident.incident_id, "status": incident.status,
+                    "proposal": views.proposal_view(tx.session, proposal.proposal_id) if proposal else None}
+
+    return router
