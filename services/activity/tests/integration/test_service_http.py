@@ -162,13 +162,14 @@ async def test_meetings_time_activities_compliance_and_month_close_over_http(tmp
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
         closed = await events_of(bootstrap, prefix, "MonthClosed")
-        by_mentor = {body["mentor_id"]: (headers, body) for headers, body in closed}
+        by_mentor: dict[str, tuple[dict[str, str], dict[str, Any]]] = {b["mentor_id"]: (h, b) for h, b in closed}
         assert len(closed) == 2 and set(by_mentor) == {"m1", "m2"}
-        headers, body = by_mentor["m1"]
-        assert headers["key"] == "m1" and headers["correlation_id"] == "c-1" and headers["producer"] == "activity"
-        assert body["month"] == "2026-10"
-        assert body["minutes_by_kind"] == {"meeting": 45, "workshop": 60, "planning": 120}
-        assert {e["entry_id"] for e in body["entries"]} >= {meeting_id, workshop}
+        m1_headers, m1_body = by_mentor["m1"]
+        assert m1_headers["key"] == "m1" and m1_headers["correlation_id"] == "c-1"
+        assert m1_headers["producer"] == "activity"
+        assert m1_body["month"] == "2026-10"
+        assert m1_body["minutes_by_kind"] == {"meeting": 45, "workshop": 60, "planning": 120}
+        assert {e["entry_id"] for e in m1_body["entries"]} >= {meeting_id, workshop}
 
 
 async def test_two_instances_closing_the_same_month_at_once_emit_one_month_closed_per_mentor(
