@@ -22,7 +22,14 @@ from services.activity.tests.support import PROGRAM, Store, matched, open_store,
 from shared.contracts.activity import MeetingLogged
 from shared.contracts.envelope import Cause, new_envelope
 from shared.db import Database
-from shared.messaging import DeadLetters, EventConsumer, HandlerContext, InboxRecord, KafkaPublisher, RetryPolicy
+from shared.messaging import (
+    DeadLetters,
+    EventConsumer,
+    HandlerContext,
+    InboxRecord,
+    KafkaPublisher,
+    RetryPolicy,
+)
 from shared.messaging.admin import ensure_topics
 from shared.migrations import Migration, create_tables, migrate
 from shared.topics import ACTIVITY, dlq_of
@@ -102,7 +109,7 @@ async def test_rebalance_in_the_middle_of_a_stream_of_meetings_loses_and_duplica
         b = await start_instance()  # joins the group: partitions move mid-stream
         await publish(range(200, 400))
         await wait_until(lambda: applied() >= 300, timeout_s=60)
-        consumer_a, broker_a, _ = instances[0]
+        broker_a = instances[0][1]
         stop_a = asyncio.create_task(broker_a.stop())  # leaves mid-stream: its partitions go to b
         await publish(range(400, 600))
         await stop_a
