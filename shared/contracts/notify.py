@@ -14,6 +14,8 @@ class EmailSent(Event):
     kind: str
     subject: str
     cause_event_id: str | None = None
+    recipient_id: str | None = None  # the person id (recipient is the address)
+    attempts: int = 1
 
 
 @event("EmailFailed", topic=NOTIFY, key="message_id")
@@ -24,6 +26,8 @@ class EmailFailed(Event):
     kind: str
     error: str
     attempts: int
+    recipient_id: str | None = None  # the person id (recipient is the address, when known)
+    cause_event_id: str | None = None
 
 
 @event("NewsletterPublished", topic=NOTIFY, key="newsletter_id")

@@ -1,0 +1,153 @@
+"""Sending over SMTP with the standard library (smtplib, run in worker threads).
+
+A batch is split over a few connections, each sending its messages one after another. The
+outcome of every message is returned, never raised: the caller records it (sent, retry later,
+failed). A 4xx reply or a lost connection is transient (retry); a 5xx reply is permanent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from services.notify.settings import NotifySettings
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One rendered email for one recipient."""
+
+    message_id: str  # our id; also the Message-ID header, so a resend keeps its identity
+    to_name: str
+    to_address: str
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_mime(self, sender: str, domain: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = formataddr((self.to_name, self.to_address))
+        msg["Subject"] = self.subject
+        msg["Message-ID"] = f"<{self.message_id}@{domain}>" if self.message_id else make_msgid(domain=domain)
+        for name, value in self.headers.items():
+            msg[name] = value
+        msg.set_content(self.text)
+        msg.add_alternative(self.html, subtype="html")
+        return msg
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one email: accepted, or refused (transient or permanent) with why."""
+
+    message_id: str
+    ok: bool
+    error: str = ""
+    permanent: bool = False
+
+
+class SmtpMailer:
+    def __init__(self, settings: NotifySettings) -> None:
+        self.settings = settings
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        if s.smtp_tls:
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=ssl.create_default_context()
+            )
+        else:
+            conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+        try:
+            conn.ehlo()
+            if s.smtp_starttls:
+                conn.starttls(context=ssl.create_default_context())
+                conn.ehlo()
+            if s.smtp_username:
+                conn.login(s.smtp_username, s.smtp_password.get_secret_value())
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _send_over_one_connection(self, emails: Sequence[OutgoingEmail]) -> list[Delivery]:
+        out: list[Delivery] = []
+        try:
+            conn = self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            permanent = isinstance(exc, smtplib.SMTPAuthenticationError)
+            return [Delivery(e.message_id, False, f"connect: {_describe(exc)}", permanent) for e in emails]
+        try:
+            for i, email in enumerate(emails):
+                mime = email.to_mime(self.settings.mail_from, self.settings.message_id_domain)
+                try:
+                    refused = conn.send_message(mime, to_addrs=[email.to_address])
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code = next(iter(exc.recipients.values()))[0] if exc.recipients else 550
+                    out.append(Delivery(email.message_id, False, _describe(exc), _is_permanent(code)))
+                    _reset(conn)
+                    continue
+                except smtplib.SMTPResponseException as exc:
+                    out.append(Delivery(email.message_id, False, _describe(exc), _is_permanent(exc.smtp_code)))
+                    _reset(conn)
+                    continue
+                except (smtplib.SMTPException, OSError) as exc:
+                    # The connection is gone; whether this one was accepted is unknown: retry it
+                    # (its Message-ID stays the same) and the rest of the chunk with it.
+                    error = _describe(exc)
+                    out.extend(Delivery(e.message_id, False, error) for e in emails[i:])
+                    return out
+                if refused:
+                    out.append(Delivery(email.message_id, False, f"refused: {refused}", True))
+                else:
+                    out.append(Delivery(email.message_id, True))
+        finally:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+        return out
+
+    def send(self, emails: Sequence[OutgoingEmail]) -> list[Delivery]:
+        """Send a batch over up to `mail_connections` connections; one Delivery per email."""
+        if not emails:
+            return []
+        n = min(self.settings.mail_connections, len(emails))
+        if n == 1:
+            return self._send_over_one_connection(emails)
+        chunks = [list(emails[i::n]) for i in range(n)]
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="smtp") as pool:
+            results = pool.map(self._send_over_one_connection, chunks)
+            return [d for chunk in results for d in chunk]
+
+
+def _is_permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        err = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {err}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"{rcpt}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+            for rcpt, (code, msg) in exc.recipients.items()
+        )
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        conn.rset()
