@@ -55,43 +55,6 @@ def make_router(service: Service) -> APIRouter:
         with service.transaction(cause) as tx:
             return views.program_view(handlers.change_program(tx, program_id, body, actor, now()))
 
-    # -- people ----------------------------------------------------------------------------
-    @router.post("/programs/{program_id}/{kinds}", status_code=201)
-    def enrol(program_id: str, kinds: Kinds, body: cmd.EnrolPerson, cause: Cause = Depends(request_cause),
-              actor: Actor = Depends(actor_of)) -> dict[str, Any]:
-        with service.transaction(cause) as tx:
-            return views.person_view(handlers.enrol(tx, program_id, KIND[kinds], body, actor, now()))
-
-    @router.post("/programs/{program_id}/{kinds}/import", status_code=201)
-    async def import_roster(program_id: str, kinds: Kinds, request: Request,
-                            import_good_rows: bool = Query(False), cause: Cause = Depends(request_cause),
-                            actor: Actor = Depends(actor_of)) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > MAX_CSV_BYTES:
-            raise DomainError("file", f"larger than {MAX_CSV_BYTES} bytes", "too_large")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DomainError("file", "not UTF-8 text", "encoding") from exc
-
-        def run() -> dict[str, Any]:
-            with service.transaction(cause) as tx:
-                people, roster = handlers.import_roster(tx, program_id, KIND[kinds], text,
-                                                        import_good_rows=import_good_rows, actor=actor, now=now())
-                return {
-                    "imported": len(people),
-                    "person_ids": [p.person_id for p in people],
-                    "skipped": [{"line": e.line, "field": e.field, "reason": e.reason} for e in roster.errors],
-                }
-
-        return await asyncio.to_thread(run)
-
-    @router.get("/programs/{program_id}/{kinds}")
-    def list_people(program_id: str, kinds: Kinds) -> list[dict[str, Any]]:
-        with service.db.session() as s:
-            handlers.get_program(s, program_id)
-            return views.people(s, program_id, KIND[kinds])
-
     @router.put("/mentors/{mentor_id}/capacity")
     def change_capacity(mentor_id: str, body: cmd.ChangeCapacity, cause: Cause = Depends(request_cause)) -> dict[str, Any]:
         with service.transaction(cause) as tx:
@@ -197,5 +160,42 @@ def make_router(service: Service) -> APIRouter:
             tx.session.flush()
             return {"incident_id": incident.incident_id, "status": incident.status,
                     "proposal": views.proposal_view(tx.session, proposal.proposal_id) if proposal else None}
+
+    # -- people (registered last: /programs/{id}/{kinds} must not shadow the routes above) --
+    @router.post("/programs/{program_id}/{kinds}", status_code=201)
+    def enrol(program_id: str, kinds: Kinds, body: cmd.EnrolPerson, cause: Cause = Depends(request_cause),
+              actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return views.person_view(handlers.enrol(tx, program_id, KIND[kinds], body, actor, now()))
+
+    @router.post("/programs/{program_id}/{kinds}/import", status_code=201)
+    async def import_roster(program_id: str, kinds: Kinds, request: Request,
+                            import_good_rows: bool = Query(False), cause: Cause = Depends(request_cause),
+                            actor: Actor = Depends(actor_of)) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_CSV_BYTES:
+            raise DomainError("file", f"larger than {MAX_CSV_BYTES} bytes", "too_large")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DomainError("file", "not UTF-8 text", "encoding") from exc
+
+        def run() -> dict[str, Any]:
+            with service.transaction(cause) as tx:
+                people, roster = handlers.import_roster(tx, program_id, KIND[kinds], text,
+                                                        import_good_rows=import_good_rows, actor=actor, now=now())
+                return {
+                    "imported": len(people),
+                    "person_ids": [p.person_id for p in people],
+                    "skipped": [{"line": e.line, "field": e.field, "reason": e.reason} for e in roster.errors],
+                }
+
+        return await asyncio.to_thread(run)
+
+    @router.get("/programs/{program_id}/{kinds}")
+    def list_people(program_id: str, kinds: Kinds) -> list[dict[str, Any]]:
+        with service.db.session() as s:
+            handlers.get_program(s, program_id)
+            return views.people(s, program_id, KIND[kinds])
 
     return router
