@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from services.gateway.domain.access import Principal
+from services.gateway.domain.access import STAFF_ROLES, Principal
 from services.gateway.errors import ServiceFailed, ServiceUnavailable
 from services.gateway.settings import SERVICES, GatewaySettings
 
@@ -73,7 +73,11 @@ class Upstreams:
         headers = {REQUEST_ID_HEADER: request_id}
         if principal is not None:
             headers["X-Actor-Id"] = principal.actor_id
-            headers["X-Actor-Role"] = principal.role.value
+            # Services know two kinds of actor: staff (the gateway has checked the program) and the
+            # participant roles; the precise staff role travels alongside.
+            headers["X-Actor-Role"] = "staff" if principal.role in STAFF_ROLES else principal.role.value
+            if principal.role in STAFF_ROLES:
+                headers["X-Actor-Staff-Role"] = principal.role.value
             headers["X-Actor-User-Id"] = principal.user_id
         if content_type:
             headers["Content-Type"] = content_type

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import Depends, Header, Request
@@ -67,10 +68,17 @@ class Caller:
             content = await self.request.body()
             content_type = self.request.headers.get("content-type")
         response = await self.send(
-            service, method or self.request.method, path or self.request.url.path,
+            service, method or self.request.method, path or self.service_path(),
             params=params, json=json, content=content, content_type=content_type,
         )
         return passthrough(response)
+
+    def service_path(self) -> str:
+        """This request's path as the service names it: the same path without /api/v1, still
+        percent-encoded as the client sent it (an id cannot turn into a query or another route)."""
+        raw = self.request.scope.get("raw_path")
+        path = raw.decode("latin-1").split("?", 1)[0] if raw else self.request.url.path
+        return path.removeprefix(API_PREFIX)
 
     def require_staff(self, program_id: str) -> None:
         if not self.principal.is_staff_of(program_id):
@@ -83,6 +91,11 @@ class Caller:
     def require_admin(self) -> None:
         if self.principal.role is not Role.ADMIN:
             raise Forbidden("authorization", "only an admin may do this")
+
+
+def seg(value: str) -> str:
+    """An id as one path segment of a service URL."""
+    return quote(value, safe="")
 
 
 def passthrough(response: httpx.Response) -> Response:

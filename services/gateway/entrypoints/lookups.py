@@ -1,0 +1,118 @@
+"""Facts a role check needs, asked of the service that owns them (the gateway keeps no copy):
+which program, mentor, mentee and metamentor a partnership has; which program a person is in;
+which program a statement, batch, meeting, time entry or newsletter belongs to.
+
+Where the owning service has no read-by-id route, the partnership or person is found in the
+lists of the programs the caller belongs to (the only programs they could reach anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from services.gateway.adapters.upstream import checked
+from services.gateway.domain.access import PartnershipFacts, can_view_partnership
+from services.gateway.entrypoints.deps import Caller, seg
+from shared.errors import Forbidden, NotFound
+
+PEOPLE_KINDS = ("mentors", "mentees", "metamentors")
+
+
+def route_missing(response: httpx.Response) -> bool:
+    """A 404/405 from the framework (no such route), not a domain 'not found'."""
+    if response.status_code not in (404, 405):
+        return False
+    try:
+        return isinstance(response.json().get("detail"), str)
+    except ValueError:
+        return True
+
+
+def facts_of(item: dict[str, Any]) -> PartnershipFacts:
+    return PartnershipFacts(
+        partnership_id=str(item["partnership_id"]), program_id=str(item["program_id"]),
+        mentor_id=str(item["mentor_id"]), mentee_id=str(item["mentee_id"]),
+        metamentor_id=item.get("metamentor_id"),
+    )
+
+
+async def programs_in_reach(c: Caller) -> list[str]:
+    """The programs the caller belongs to (every program, for an admin)."""
+    if c.principal.is_admin:
+        return [str(p["program_id"]) for p in await c.read("matching", "/programs")]
+    return sorted(c.principal.program_ids)
+
+
+async def _raw(c: Caller, service: str, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+    return await c.gateway.upstreams.send(
+        service, "GET", path, principal=c.principal, request_id=c.request_id, params=params
+    )
+
+
+async def partnership(c: Caller, partnership_id: str) -> PartnershipFacts:
+    """The partnership as matching knows it; 404 when it does not exist or the caller cannot see it."""
+    cache: dict[str, PartnershipFacts] = c.request.state.__dict__.setdefault("partnerships", {})
+    if partnership_id in cache:
+        return cache[partnership_id]
+    found: PartnershipFacts | None = None
+    response = await _raw(c, "matching", f"/partnerships/{seg(partnership_id)}")
+    if response.status_code == 200:
+        found = facts_of(response.json())
+    elif route_missing(response):  # matching has no read-by-id: look in the caller's programs
+        for program_id in await programs_in_reach(c):
+            items = await partnerships_of(c, program_id)
+            found = next((f for f in items if f.partnership_id == partnership_id), None)
+            if found is not None:
+                break
+    elif response.status_code != 404:
+        checked("matching", response)
+    if found is None or not can_view_partnership(c.principal, found):
+        # Out of reach looks exactly like unknown: nobody learns another program's ids.
+        raise NotFound("partnership_id", f"no partnership {partnership_id}")
+    cache[partnership_id] = found
+    return found
+
+
+async def partnerships_of(c: Caller, program_id: str, status: str | None = None) -> list[PartnershipFacts]:
+    items = await c.read("matching", f"/programs/{seg(program_id)}/partnerships", {"status": status})
+    return [facts_of(i) for i in items]
+
+
+async def require_partnership(c: Caller, partnership_id: str, rule: Any, action: str) -> PartnershipFacts:
+    """The partnership, when the caller may see it and the rule allows the action (else 404 / 403)."""
+    facts = await partnership(c, partnership_id)
+    if not rule(c.principal, facts):
+        raise Forbidden("partnership_id", f"you may not {action} for partnership {partnership_id}")
+    return facts
+
+
+async def person_program(c: Caller, person_id: str) -> str:
+    """The program a mentor / mentee / metamentor is enrolled in (among those the caller reaches)."""
+    response = await _raw(c, "matching", f"/people/{seg(person_id)}")
+    if response.status_code == 200:
+        program_id = str(response.json()["program_id"])
+        if c.principal.in_program(program_id):
+            return program_id
+    elif route_missing(response):
+        for program_id in await programs_in_reach(c):
+            for kinds in PEOPLE_KINDS:
+                people = await c.read("matching", f"/programs/{seg(program_id)}/{kinds}")
+                if any(p.get("person_id") == person_id for p in people):
+                    return program_id
+    elif response.status_code != 404:
+        checked("matching", response)
+    raise NotFound("person_id", f"no person {person_id}")
+
+
+async def owned(c: Caller, service: str, path: str, field: str, ident: str) -> dict[str, Any]:
+    """A service's resource read by id, for its program and owner; 404 when out of the caller's reach."""
+    response = await _raw(c, service, path)
+    if response.status_code == 404:
+        raise NotFound(field, f"no {field.removesuffix('_id')} {ident}")
+    item: dict[str, Any] = checked(service, response).json()
+    program_id = item.get("program_id")
+    if program_id is None or not c.principal.in_program(str(program_id)):
+        raise NotFound(field, f"no {field.removesuffix('_id')} {ident}")
+    return item
