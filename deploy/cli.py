@@ -224,6 +224,15 @@ def dlq_replay(
     )
 
 
+@app.command("asyncapi")
+def asyncapi() -> None:
+    """Regenerate the AsyncAPI documents under deploy/asyncapi/ from the services' brokers."""
+    from deploy.asyncapi import write_all
+
+    for path in write_all():
+        console.print(f"wrote {path}")
+
+
 @app.command("run")
 def run(
     data_dir: Path = typer.Option(Path(".data"), help="Stores, mail and logs of the embedded default."),
