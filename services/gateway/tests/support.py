@@ -57,14 +57,17 @@ def settings_for(tmp_path: Path, **overrides: Any) -> GatewaySettings:
 async def running_gateway(
     tmp_path: Path,
     services: Mapping[str, FastAPI] | None = None,
+    *,
+    network: bool = False,
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
-    """services: fake service apps reached in-process; any service not given is unreachable."""
-    transports: dict[str, httpx.AsyncBaseTransport] = {
-        name: httpx.ASGITransport(app=fake) for name, fake in (services or {}).items()
-    }
-    for name in ("matching", "activity", "payments", "notify"):
-        transports.setdefault(name, httpx.MockTransport(_refuse_connection))
+    """services: fake service apps reached in-process; any service not given is unreachable.
+    network: reach the services over real sockets at the URLs in the settings instead."""
+    transports: dict[str, httpx.AsyncBaseTransport] | None = None
+    if not network:
+        transports = {name: httpx.ASGITransport(app=fake) for name, fake in (services or {}).items()}
+        for name in ("matching", "activity", "payments", "notify"):
+            transports.setdefault(name, httpx.MockTransport(_refuse_connection))
     app = create_app(settings_for(tmp_path, **overrides), transports=transports)
     async with (
         app.router.lifespan_context(app),
@@ -88,7 +91,8 @@ def free_port() -> int:
 async def serve(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a free 127.0.0.1 port; yield its base URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                                         timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
