@@ -7,6 +7,7 @@ as an .eml file under mail_dir, started with the service.
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -56,6 +57,11 @@ class NotifySettings(ServiceSettings):
         if self.smtp_tls and self.smtp_starttls:
             raise ValueError("choose smtp_tls (implicit TLS) or smtp_starttls, not both")
         return self
+
+    @property
+    def mail_from_address(self) -> str:
+        """The bare address of mail_from, for the SMTP envelope (MAIL FROM)."""
+        return parseaddr(self.mail_from)[1] or self.mail_from
 
     @property
     def sink_is_local(self) -> bool:

@@ -54,6 +54,8 @@ class FolderSink:
 
 def start_sink(directory: Path, host: str = "127.0.0.1", port: int = 8025) -> Controller:
     """Start the sink in a background thread; stop it with `.stop()`."""
+    # aiosmtpd logs every SMTP command at INFO: far too costly (and noisy) for a newsletter run.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(FolderSink(directory), hostname=host, port=port, ready_timeout=10)
     controller.start()
     log.info("SMTP sink on %s:%d writing to %s", host, port, directory)

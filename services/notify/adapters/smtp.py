@@ -7,15 +7,18 @@ failed). A 4xx reply or a lost connection is transient (retry); a 5xx reply is p
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import smtplib
 import socket
 import ssl
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
 
 from services.notify.settings import NotifySettings
 
@@ -31,18 +34,48 @@ class OutgoingEmail:
     text: str
     html: str
     headers: dict[str, str] = field(default_factory=dict)
+    sent_at: datetime | None = None  # the Date header, from the service's clock
 
-    def to_mime(self, sender: str, domain: str) -> EmailMessage:
-        msg = EmailMessage()
-        msg["From"] = sender
-        msg["To"] = formataddr((self.to_name, self.to_address))
-        msg["Subject"] = self.subject
-        msg["Message-ID"] = f"<{self.message_id}@{domain}>" if self.message_id else make_msgid(domain=domain)
-        for name, value in self.headers.items():
-            msg[name] = value
-        msg.set_content(self.text)
-        msg.add_alternative(self.html, subtype="html")
-        return msg
+    def to_bytes(self, sender: str, domain: str, sent_at: datetime | None = None) -> bytes:
+        """The message as MIME bytes (multipart/alternative: plain text, then HTML).
+
+        Composed directly rather than through email.message.EmailMessage, which costs ~1.4 ms of
+        CPU per message and alone would cap a sender near the newsletter's throughput goal."""
+        boundary = f"=_alt_{uuid.uuid4().hex}"
+        headers = [
+            ("From", sender),
+            ("To", formataddr((_one_line(self.to_name), self.to_address), charset="utf-8")),
+            ("Subject", _header_value(self.subject, "Subject")),
+            ("Message-ID", f"<{self.message_id}@{domain}>"),
+            ("MIME-Version", "1.0"),
+        ]
+        if sent_at is not None:
+            headers.append(("Date", format_datetime(sent_at)))
+        headers.extend((name, _header_value(value, name)) for name, value in self.headers.items())
+        headers.append(("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'))
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
+        parts = [head, b"\r\n"]
+        for subtype, content in (("plain", self.text), ("html", self.html)):
+            parts.append(
+                f"--{boundary}\r\nContent-Type: text/{subtype}; charset=\"utf-8\"\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii")
+            )
+            body = binascii.b2a_qp(content.replace("\r\n", "\n").encode("utf-8"), istext=True)
+            parts.append(body.replace(b"\n", b"\r\n") + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode("ascii"))
+        return b"".join(parts)
+
+
+def _one_line(value: str) -> str:
+    """Header values never carry line breaks (no header injection through a name or subject)."""
+    return " ".join(value.split())
+
+
+def _header_value(value: str, name: str) -> str:
+    value = _one_line(value)
+    if value.isascii():
+        return value
+    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")  # folded with CRLF, never a bare LF
 
 
 @dataclass(frozen=True)
@@ -88,9 +121,9 @@ class SmtpMailer:
             return [Delivery(e.message_id, False, f"connect: {_describe(exc)}", permanent) for e in emails]
         try:
             for i, email in enumerate(emails):
-                mime = email.to_mime(self.settings.mail_from, self.settings.message_id_domain)
+                data = email.to_bytes(self.settings.mail_from, self.settings.message_id_domain, email.sent_at)
                 try:
-                    refused = conn.send_message(mime, to_addrs=[email.to_address])
+                    refused = conn.sendmail(self.settings.mail_from_address, [email.to_address], data)
                 except smtplib.SMTPRecipientsRefused as exc:
                     code = next(iter(exc.recipients.values()))[0] if exc.recipients else 550
                     out.append(Delivery(email.message_id, False, _describe(exc), _is_permanent(code)))

@@ -109,7 +109,8 @@ def program_context(program: ProgramRow | None, program_id: str | None) -> dict[
 
 
 def compose(
-    row: MessageRow, directory: Directory, templates: Templates, settings: NotifySettings
+    row: MessageRow, directory: Directory, templates: Templates, settings: NotifySettings,
+    sent_at: datetime | None = None,
 ) -> OutgoingEmail:
     """Render one message for its recipient; raise Unresolved when someone it names is unknown."""
     recipient = directory.person(row.program_id, row.recipient_id)
@@ -156,7 +157,7 @@ def compose(
     rendered: Rendered = templates.render(kind, context)
     return OutgoingEmail(
         message_id=row.message_id, to_name=recipient.name, to_address=recipient.email,
-        subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers,
+        subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers, sent_at=sent_at,
     )
 
 
@@ -199,10 +200,11 @@ class MailSender:
         with self.db.session() as session:
             directory = Directory(session, rows)
         by_message = {r.message_id: r for r in rows}
+        now = self.clock.now()
         for row in rows:
             assert row.id is not None
             try:
-                emails.append(compose(row, directory, self.templates, self.settings))
+                emails.append(compose(row, directory, self.templates, self.settings, now))
             except Unresolved as exc:
                 waiting[row.id] = str(exc)
             except Exception as exc:  # a template or data error: retrying will not help
