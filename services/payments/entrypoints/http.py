@@ -31,6 +31,10 @@ class ApprovalIn(BaseModel):
     revision: int | None = Field(default=None, ge=1)
 
 
+class BulkApprovalIn(BaseModel):
+    statement_ids: list[str] = Field(min_length=1, max_length=10_000)
+
+
 class ClarificationIn(BaseModel):
     entry_ids: list[str] = Field(min_length=1)
     question: str = Field(min_length=1, max_length=2000)
@@ -83,6 +87,14 @@ def router(service: Service) -> APIRouter:
             row = statements.approve(tx.session, tx.emit, service.clock.now(), statement_id, who,
                                      body.revision if body else None)
             return views.statement_summary(row)
+
+    @api.post("/statements/approvals")
+    def approve_many(body: BulkApprovalIn, who: str = Depends(actor),
+                     cause: Cause = Depends(request_cause)) -> dict[str, list[Any]]:
+        """Approve many statements; the answer lists approved, unchanged (already approved) and
+        refused ones with the reason."""
+        with service.transaction(cause) as tx:
+            return statements.approve_many(tx.session, tx.emit, service.clock.now(), body.statement_ids, who)
 
     @api.post("/statements/{statement_id}/clarifications", status_code=201)
     def ask(statement_id: str, body: ClarificationIn, who: str = Depends(actor),

@@ -17,7 +17,8 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from services.payments.adapters.tables import (
@@ -53,10 +54,13 @@ def batch_id_for(program_id: str, pay_date: date) -> str:
 def candidates(session: Session, program_id: str, before_month: str, *, lock: bool) -> list[PayoutCandidate]:
     """Approved, unpaid statements of months before `before_month` and approved, unpaid
     reimbursements of the program."""
-    query = select(StatementRow).where(
-        StatementRow.program_id == program_id, col(StatementRow.status) == StatementStatus.APPROVED.value,
-        col(StatementRow.batch_id).is_(None), col(StatementRow.month) < before_month,
-    ).order_by(col(StatementRow.statement_id))
+    t = StatementRow.__table__.c  # type: ignore[attr-defined]
+    query = sa_select(  # columns, not ORM objects: a batch may hold tens of thousands
+        t.statement_id, t.mentor_id, t.total_cents, t.month, t.revision,
+    ).where(
+        t.program_id == program_id, t.status == StatementStatus.APPROVED.value, t.batch_id.is_(None),
+        t.month < before_month,
+    ).order_by(t.statement_id)
     reimbursements = select(ReimbursementRow).where(
         ReimbursementRow.program_id == program_id, ReimbursementRow.status == "approved",
         col(ReimbursementRow.batch_id).is_(None),
@@ -64,9 +68,8 @@ def candidates(session: Session, program_id: str, before_month: str, *, lock: bo
     if lock:  # PostgreSQL: an approval or recompute racing the batch waits for it
         query, reimbursements = query.with_for_update(), reimbursements.with_for_update()
     found = [
-        PayoutCandidate(s.statement_id, "statement", s.mentor_id, from_cents(s.total_cents),
-                        f"stipend {s.month} (statement revision {s.revision})")
-        for s in session.exec(query).all()
+        PayoutCandidate(sid, "statement", mentor_id, from_cents(total), f"stipend {month} (statement revision {rev})")
+        for sid, mentor_id, total, month, rev in session.execute(query).all()
     ]
     found += [
         PayoutCandidate(r.reimbursement_id, "reimbursement", r.payee_id, from_cents(r.amount_cents),
@@ -92,22 +95,29 @@ def issue_batch(
     session.add(BatchRow(batch_id=batch_id, program_id=program_id, pay_date=pay_date, total_cents=0,
                          currency=currency, item_count=0, csv="", created_at=now))
     session.flush()  # a second instance collides here on the batch's unique day
-    payees = {
-        p.person_id: p
-        for p in session.exec(
-            select(PayeeRow).where(col(PayeeRow.person_id).in_({c.payee_id for c in plan.paid}))
-        ).all()
-    }
-    rows: list[CsvRow] = []
-    for c in plan.paid:
-        session.add(PayoutItemRow(batch_id=batch_id, reference_type=c.reference_type, reference=c.reference,
-                                  payee_id=c.payee_id, amount_cents=cents(c.amount)))
-        if item_delay_s:  # fault tests only: widen the window in which a crash lands mid-batch
-            session.flush()
+    payee_ids = sorted({c.payee_id for c in plan.paid})
+    payees: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(payee_ids), 500):
+        for person_id, name, email in session.exec(
+            select(PayeeRow.person_id, PayeeRow.name, PayeeRow.email)
+            .where(col(PayeeRow.person_id).in_(payee_ids[i : i + 500]))
+        ).all():
+            payees[person_id] = (name, email)
+    items = [
+        {"batch_id": batch_id, "reference_type": c.reference_type, "reference": c.reference, "payee_id": c.payee_id,
+         "amount_cents": cents(c.amount)}
+        for c in plan.paid
+    ]
+    if item_delay_s:  # fault tests only: widen the window in which a crash lands mid-batch
+        for item in items:
+            session.execute(insert(PayoutItemRow.__table__), [item])  # type: ignore[attr-defined]
             time.sleep(item_delay_s)
-        payee = payees.get(c.payee_id)
-        rows.append(CsvRow(payee.name if payee else c.payee_id, payee.email if payee else "", c.amount,
-                           currency, c.memo, c.reference))
+    else:
+        session.execute(insert(PayoutItemRow.__table__), items)  # type: ignore[attr-defined]
+    rows = [
+        CsvRow(*payees.get(c.payee_id, (c.payee_id, "")), c.amount, currency, c.memo, c.reference)
+        for c in plan.paid
+    ]
     statements = [c.reference for c in plan.paid if c.reference_type == "statement"]
     reimbursements = [c.reference for c in plan.paid if c.reference_type == "reimbursement"]
     for chunk in _chunks(statements):

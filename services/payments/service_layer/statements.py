@@ -12,12 +12,17 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlalchemy import delete, insert, update
+from sqlalchemy import event as sa_event
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, SQLModel, col, select
 
 from services.payments.adapters.tables import (
     AuditRow,
@@ -68,14 +73,20 @@ def from_cents(value: int) -> Decimal:
 
 def audit(session: Session, now: datetime, subject_type: str, subject_id: str, action: str, actor: str,
           **detail: Any) -> None:
-    session.add(
-        AuditRow(subject_type=subject_type, subject_id=subject_id, action=action, actor=actor, at=now,
-                 detail=json.dumps(detail, default=str, sort_keys=True))
-    )
+    session.execute(insert(AuditRow.__table__), [  # type: ignore[attr-defined]
+        _audit_row(now, subject_type, subject_id, action, actor, **detail)
+    ])
+
+
+def _audit_row(now: datetime, subject_type: str, subject_id: str, action: str, actor: str,
+               **detail: Any) -> dict[str, Any]:
+    return {"subject_type": subject_type, "subject_id": subject_id, "action": action, "actor": actor, "at": now,
+            "detail": json.dumps(detail, default=str, sort_keys=True)}
 
 
 # -- projections from matching ------------------------------------------------------------------
 def program_configured(session: Session, event: ProgramConfigured) -> None:
+    prepare_queued(session)
     row = session.get(ProgramRow, event.program_id)
     policy = event.policy.model_dump_json()
     if row is None:
@@ -86,14 +97,21 @@ def program_configured(session: Session, event: ProgramConfigured) -> None:
 
 
 def mentor_enrolled(session: Session, event: MentorEnrolled) -> None:
-    row = session.get(PayeeRow, event.person_id) or PayeeRow(
-        person_id=event.person_id, program_id=event.program_id, name=event.name, email=event.email
-    )
-    row.name, row.email = event.name, event.email
-    session.add(row)
+    prepare_queued(session)
+    _upsert(session, PayeeRow, {"person_id": event.person_id, "program_id": event.program_id, "name": event.name,
+                                "email": event.email}, key="person_id")
+
+
+def _upsert(session: Session, model: type[SQLModel], row: dict[str, Any], *, key: str) -> None:
+    """Insert or update one row by its key, in one statement (projections of other services' data)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(**row)
+    session.execute(stmt.on_conflict_do_update(index_elements=[key], set_={k: v for k, v in row.items() if k != key}))
 
 
 def mentor_profile_updated(session: Session, event: MentorProfileUpdated) -> None:
+    prepare_queued(session)
     row = session.get(PayeeRow, event.person_id)
     if row is None:
         return
@@ -103,12 +121,10 @@ def mentor_profile_updated(session: Session, event: MentorProfileUpdated) -> Non
 
 
 def mentee_matched(session: Session, event: MenteeMatched) -> None:
-    row = session.get(PartnershipRow, event.partnership_id) or PartnershipRow(
-        partnership_id=event.partnership_id, program_id=event.program_id,
-        mentor_id=event.mentor_id, mentee_id=event.mentee_id,
-    )
-    row.mentor_id, row.mentee_id = event.mentor_id, event.mentee_id
-    session.add(row)
+    prepare_queued(session)
+    _upsert(session, PartnershipRow, {"partnership_id": event.partnership_id, "program_id": event.program_id,
+                                      "mentor_id": event.mentor_id, "mentee_id": event.mentee_id},
+            key="partnership_id")
 
 
 def policy_of(session: Session, program_id: str) -> ProgramPolicy | None:
@@ -117,16 +133,132 @@ def policy_of(session: Session, program_id: str) -> ProgramPolicy | None:
 
 
 # -- statements ---------------------------------------------------------------------------------
-def month_closed(session: Session, emit: Emit, now: datetime, event: MonthClosed) -> StatementRow | None:
+def month_closed(session: Session, emit: Emit, now: datetime, event: MonthClosed) -> None:
     """Prepare the mentor's statement for the closed month (once: a second MonthClosed for the
-    same mentor and month, redelivered or re-sent, finds the statement and changes nothing)."""
-    policy = policy_of(session, event.program_id)
-    if policy is None:
-        raise TransientError(f"program {event.program_id} is not configured yet")
-    sid = statement_id_for(event.program_id, event.mentor_id, event.month)
-    if session.get(StatementRow, sid) is not None:
-        log.info("statement %s for %s %s exists; MonthClosed ignored", sid, event.mentor_id, event.month)
-        return None
+    same mentor and month, redelivered or re-sent, finds the statement and changes nothing).
+
+    Statements are prepared when the transaction commits (or before the next handler reads the
+    store), so that a consumer batch of MonthClosed events is prepared together: the store is
+    read once per batch and rows are inserted in bulk. A second close of the same mentor in the
+    batch first prepares the ones queued, so each mentor's events still apply in order."""
+    queued = _queued_closes(session)
+    if (event.program_id, event.mentor_id) in queued.mentors:
+        prepare_queued(session)
+    queued.add(_QueuedClose(event, emit, now))
+
+
+@dataclass(frozen=True)
+class _QueuedClose:
+    event: MonthClosed
+    emit: Emit
+    now: datetime
+
+
+_QUEUE = "payments.month_closes"
+
+
+@dataclass
+class _Queue:
+    closes: list[_QueuedClose] = field(default_factory=list)
+    mentors: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, close: _QueuedClose) -> None:
+        self.closes.append(close)
+        self.mentors.add((close.event.program_id, close.event.mentor_id))
+
+
+def _queued_closes(session: Session) -> _Queue:
+    queued: _Queue | None = session.info.get(_QUEUE)
+    if queued is None:
+        queued = session.info[_QUEUE] = _Queue()
+        sa_event.listen(session, "before_commit", prepare_queued)
+    return queued
+
+
+def prepare_queued(session: Session) -> None:
+    """Prepare the statements of the MonthClosed events queued in this transaction."""
+    queued: _Queue | None = session.info.get(_QUEUE)
+    if not queued or not queued.closes:
+        return
+    batch = queued.closes
+    session.info[_QUEUE] = _Queue()
+    policies: dict[str, ProgramPolicy] = {}
+    for program_id in {q.event.program_id for q in batch}:
+        policy = policy_of(session, program_id)
+        if policy is None:
+            raise TransientError(f"program {program_id} is not configured yet")
+        policies[program_id] = policy
+    by_id = {statement_id_for(q.event.program_id, q.event.mentor_id, q.event.month): q for q in batch}
+    existing = _existing(session, StatementRow.__table__.c.statement_id, list(by_id))  # type: ignore[attr-defined]
+    for sid in existing:
+        q = by_id.pop(sid)
+        log.info("statement %s for %s %s exists; MonthClosed ignored", sid, q.event.mentor_id, q.event.month)
+    mentors = list({q.event.mentor_id for q in by_id.values()})
+    history = set(session.exec(
+        select(StatementRow.program_id, StatementRow.mentor_id).where(col(StatementRow.mentor_id).in_(mentors))
+    ).all()) | set(session.exec(
+        select(PendingAdjustmentRow.program_id, PendingAdjustmentRow.mentor_id)
+        .where(col(PendingAdjustmentRow.mentor_id).in_(mentors))
+    ).all()) if mentors else set()
+    known = _existing(session, EntryRow.__table__.c.entry_id,  # type: ignore[attr-defined]
+                      [e.entry_id for q in by_id.values() for e in q.event.entries])
+    fresh: list[tuple[str, _QueuedClose]] = []
+    for sid, q in by_id.items():
+        e = q.event
+        if (e.program_id, e.mentor_id) in history or any(x.entry_id in known for x in e.entries):
+            _prepare_one(session, q.emit, q.now, e, policies[e.program_id], sid)
+        else:
+            fresh.append((sid, q))
+    _prepare_fresh(session, fresh, policies)
+
+
+def _existing(session: Session, column: Any, values: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(values), 500):
+        found.update(session.execute(sa_select(column).where(column.in_(values[i : i + 500]))).scalars())
+    return found
+
+
+def _prepare_fresh(session: Session, fresh: list[tuple[str, _QueuedClose]], policies: dict[str, ProgramPolicy]) -> None:
+    """Mentors payments has never paid or recorded anything for: their statement depends only on
+    the event, so it is computed without reading the store and inserted in bulk."""
+    if not fresh:
+        return
+    entries, statements_, lines, audits = [], [], [], []
+    for sid, q in fresh:
+        e, policy = q.event, policies[q.event.program_id]
+        work = [WorkEntry(x.entry_id, x.kind, x.work_date, x.minutes) for x in e.entries]
+        by_month: dict[str, list[WorkEntry]] = defaultdict(list, {e.month: []})
+        for w in work:
+            by_month[w.work_month].append(w)
+        draft = statement_lines(e.month, [month_pay(m, ws, policy.pay) for m, ws in by_month.items()], {})
+        entries += [
+            {"entry_id": w.entry_id, "program_id": e.program_id, "mentor_id": e.mentor_id, "work_month": w.work_month,
+             "kind": w.kind.value, "work_date": w.work_date, "minutes": w.minutes, "voided": False}
+            for w in work
+        ]
+        statements_.append({
+            "statement_id": sid, "program_id": e.program_id, "mentor_id": e.mentor_id, "month": e.month,
+            "status": StatementStatus.IN_REVIEW.value, "revision": 1, "total_cents": cents(draft.total),
+            "currency": policy.pay.currency, "scope": json.dumps(sorted(by_month)), "created_at": q.now,
+            "updated_at": q.now, "approved_by": None, "approved_at": None, "batch_id": None,
+        })
+        lines += _line_rows(sid, draft)
+        audits.append(_audit_row(q.now, "statement", sid, "prepared", SYSTEM, total=draft.total,
+                                 lines=len(draft.lines)))
+        q.emit(StatementPrepared(
+            statement_id=sid, program_id=e.program_id, mentor_id=e.mentor_id, month=e.month,
+            total=Money(amount=from_cents(cents(draft.total)), currency=policy.pay.currency), revision=1,
+        ))
+    for table, rows in ((EntryRow, entries), (StatementRow, statements_), (StatementLineRow, lines),
+                        (AuditRow, audits)):
+        if rows:
+            session.execute(insert(table.__table__), rows)  # type: ignore[union-attr]
+
+
+def _prepare_one(session: Session, emit: Emit, now: datetime, event: MonthClosed, policy: ProgramPolicy,
+                 sid: str) -> None:
+    """A mentor with history (earlier statements, known entries, pending adjustments)."""
     known = {
         r.entry_id: r
         for r in session.exec(
@@ -162,7 +294,6 @@ def month_closed(session: Session, emit: Emit, now: datetime, event: MonthClosed
     draft = _write_lines(session, statement, policy, fresh=True)
     audit(session, now, "statement", sid, "prepared", SYSTEM, total=draft.total, lines=len(draft.lines))
     emit(_prepared(statement))
-    return statement
 
 
 def _prepared(statement: StatementRow) -> StatementPrepared:
@@ -210,31 +341,36 @@ def _write_lines(session: Session, statement: StatementRow, policy: ProgramPolic
     draft = statement_lines(statement.month, targets, counted)
     if not fresh:
         session.execute(delete(StatementLineRow).where(col(StatementLineRow.statement_id) == statement.statement_id))
-    session.add_all(
-        [
-            StatementLineRow(
-                statement_id=statement.statement_id, seq=i, line_type=line.line_type.value,
-                work_month=line.work_month, entry_id=line.entry_id, kind=line.kind.value if line.kind else None,
-                work_date=line.work_date, minutes=line.minutes, paid_minutes=f"{line.paid_minutes.normalize():f}",
-                rate=str(line.rate), amount_cents=cents(line.amount), note=line.note,
-            )
-            for i, line in enumerate(draft.lines)
-        ]
-    )
+    rows = _line_rows(statement.statement_id, draft)
+    if rows:
+        session.execute(insert(StatementLineRow.__table__), rows)  # type: ignore[attr-defined]
     statement.total_cents = cents(draft.total)
     session.add(statement)
     return draft
+
+
+def _line_rows(statement_id: str, draft: StatementDraft) -> list[dict[str, Any]]:
+    return [
+        {
+            "statement_id": statement_id, "seq": i, "line_type": line.line_type.value, "work_month": line.work_month,
+            "entry_id": line.entry_id, "kind": line.kind.value if line.kind else None, "work_date": line.work_date,
+            "minutes": line.minutes, "paid_minutes": f"{line.paid_minutes.normalize():f}", "rate": str(line.rate),
+            "amount_cents": cents(line.amount), "note": line.note,
+        }
+        for i, line in enumerate(draft.lines)
+    ]
 
 
 def _recompute(session: Session, emit: Emit, now: datetime, statement: StatementRow, policy: ProgramPolicy,
                why: str, *, back_to_review: bool = False) -> None:
     """Recompute an open statement; if its lines changed (or the mentor answered a
     clarification) it goes back to review as a new revision."""
+    lines = StatementLineRow.__table__.c  # type: ignore[attr-defined]
     before = [
-        (r.line_type, r.work_month, r.entry_id, r.amount_cents, r.minutes, r.kind)
-        for r in session.exec(
-            select(StatementLineRow).where(StatementLineRow.statement_id == statement.statement_id)
-            .order_by(col(StatementLineRow.seq))
+        tuple(r)
+        for r in session.execute(
+            sa_select(lines.line_type, lines.work_month, lines.entry_id, lines.amount_cents, lines.minutes, lines.kind)
+            .where(lines.statement_id == statement.statement_id).order_by(lines.seq)
         ).all()
     ]
     draft = _write_lines(session, statement, policy, fresh=False)
@@ -260,6 +396,7 @@ def _recompute(session: Session, emit: Emit, now: datetime, statement: Statement
 def time_entry_amended(session: Session, emit: Emit, now: datetime, event: TimeEntryAmended) -> None:
     """An entry changed (or the mentor confirmed it): recompute the open statements that count
     its month; a month already paid is settled on the mentor's next statement."""
+    prepare_queued(session)
     row = session.get(EntryRow, event.entry_id)
     if row is None:
         if event.month is None:
@@ -341,6 +478,7 @@ def _answer_clarifications(session: Session, now: datetime, event: TimeEntryAmen
 
 # -- review -------------------------------------------------------------------------------------
 def get_statement(session: Session, statement_id: str, *, for_update: bool = False) -> StatementRow:
+    prepare_queued(session)
     query = select(StatementRow).where(StatementRow.statement_id == statement_id)
     if for_update:
         query = query.with_for_update()
@@ -373,6 +511,56 @@ def approve(session: Session, emit: Emit, now: datetime, statement_id: str, acto
         month=statement.month, amount=Money(amount=amount, currency=statement.currency), approved_by=actor,
     ))
     return statement
+
+
+def approve_many(session: Session, emit: Emit, now: datetime, statement_ids: Sequence[str], actor: str,
+                 ) -> dict[str, list[Any]]:
+    """Approve many statements at once (a reviewer's "approve all checked"). Each is approved
+    under the same rules as one by one; those that cannot be are listed with the reason."""
+    prepare_queued(session)
+    t = StatementRow.__table__.c  # type: ignore[attr-defined]
+    result: dict[str, list[Any]] = {"approved": [], "unchanged": [], "refused": []}
+    ids = list(dict.fromkeys(statement_ids))
+    lock = session.get_bind().dialect.name != "sqlite"
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        query = sa_select(t.statement_id, t.status, t.program_id, t.mentor_id, t.month, t.total_cents, t.currency,
+                          t.revision).where(t.statement_id.in_(chunk))
+        found = {r.statement_id: r for r in session.execute(query.with_for_update() if lock else query).all()}
+        approving = []
+        for sid in chunk:
+            row = found.get(sid)
+            if row is None:
+                result["refused"].append({"statement_id": sid, "reason": "no such statement"})
+                continue
+            try:
+                ensure_can_approve(StatementStatus(row.status))
+            except Conflict as refused:
+                result["refused"].append({"statement_id": sid, "reason": refused.problems[0].reason})
+                continue
+            if row.status == StatementStatus.APPROVED:
+                result["unchanged"].append(sid)
+            else:
+                approving.append(row)
+        if not approving:
+            continue
+        session.execute(
+            update(StatementRow.__table__)  # type: ignore[attr-defined]
+            .where(t.statement_id.in_([r.statement_id for r in approving]), t.status == StatementStatus.IN_REVIEW.value)
+            .values(status=StatementStatus.APPROVED.value, approved_by=actor, approved_at=now, updated_at=now)
+        )
+        session.execute(insert(AuditRow.__table__), [  # type: ignore[attr-defined]
+            _audit_row(now, "statement", r.statement_id, "approved", actor, revision=r.revision,
+                       amount=from_cents(r.total_cents))
+            for r in approving
+        ])
+        for r in approving:
+            emit(PaymentApproved(
+                statement_id=r.statement_id, program_id=r.program_id, mentor_id=r.mentor_id, month=r.month,
+                amount=Money(amount=from_cents(r.total_cents), currency=r.currency), approved_by=actor,
+            ))
+            result["approved"].append(r.statement_id)
+    return result
 
 
 def ask_clarification(session: Session, emit: Emit, now: datetime, statement_id: str, actor: str,

@@ -180,3 +180,20 @@ def test_reimbursements_within_budget_are_paid_and_over_budget_refused(h: Harnes
     [batch_id] = payout(h)
     items = h.read(lambda s: views.batch_detail(s, batch_id))["payout_items"]
     assert items == [{"reference_type": "reimbursement", "reference": "r1", "payee_id": "ann", "amount": "30.00"}]
+
+
+def test_approving_many_at_once_follows_the_same_rules(h: Harness) -> None:
+    for m in ("ann", "bob"):
+        close_month(h, closed(m, "2026-10", (f"{m}1", "meeting", 60)))
+    ann, bob = (statement_id_for(PROGRAM, m, "2026-10") for m in ("ann", "bob"))
+    now = h.clock.now()
+    h.tx(lambda s, e: statements.ask_clarification(s, e, now, bob, "staff", ["bob1"], "Which mentee?"))
+    done = h.tx(lambda s, e: statements.approve_many(s, e, now, [ann, bob, "nope"], "staff-9"))
+    assert done["approved"] == [ann] and done["unchanged"] == []
+    assert [(r["statement_id"], r["reason"][:21]) for r in done["refused"]] == [
+        (bob, "a clarification is op"), ("nope", "no such statement")]
+    again = h.tx(lambda s, e: statements.approve_many(s, e, now, [ann], "staff-9"))
+    assert again == {"approved": [], "unchanged": [ann], "refused": []}
+    assert [(a["statement_id"], a["approved_by"]) for a in h.events("PaymentApproved")] == [(ann, "staff-9")]
+    assert statement(h, "ann", "2026-10")["status"] == "approved"
+    assert [a["action"] for a in h.read(lambda s: views.audit_trail(s, ann))] == ["prepared", "approved"]
