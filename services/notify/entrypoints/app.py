@@ -22,7 +22,7 @@ from services.notify.adapters.migrations import MIGRATIONS
 from services.notify.adapters.templates import Templates
 from services.notify.entrypoints.consumers import register_consumers
 from services.notify.entrypoints.http import build_router
-from services.notify.service_layer.communications import enqueue_due_digests
+from services.notify.service_layer.communications import draft_due_newsletters, enqueue_due_digests
 from services.notify.service_layer.delivery import DeliveryStats, MailSender
 from services.notify.settings import NotifySettings
 from services.notify.sink import start_sink
@@ -47,6 +47,10 @@ class NotifyRuntime:
         with self.service.db.session() as session:
             return enqueue_due_digests(session, self.service.clock.now())
 
+    def draft_newsletters_now(self) -> int:
+        with self.service.db.session() as session:
+            return draft_due_newsletters(session, self.service.clock.now())
+
 
 def build(settings: NotifySettings | None = None, clock: Clock | None = None) -> NotifyRuntime:
     settings = settings or NotifySettings()
@@ -57,6 +61,7 @@ def build(settings: NotifySettings | None = None, clock: Clock | None = None) ->
     register_consumers(service)
     service.job("deliver-mail", interval_s=settings.mail_interval_seconds)(runtime.deliver_now)
     service.job("metamentor-digests")(runtime.record_digests_now)
+    service.job("newsletter-drafts")(runtime.draft_newsletters_now)
     return runtime
 
 

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from services.notify.adapters import message_log
@@ -93,6 +94,29 @@ def enqueue_due_digests(session: Session, now: datetime) -> int:
             intents.append(MessageIntent(metamentor_id, MessageKind.METAMENTOR_DIGEST, program.program_id,
                                          digest_rules.digest_facts(entries, today)))
         added += message_log.enqueue(session, intents, f"digest:{program.program_id}:{today.isoformat()}", now)
+    return added
+
+
+def draft_due_newsletters(session: Session, now: datetime) -> int:
+    """On each program's newsletter day (its time zone) open the draft for the month just ended,
+    so staff find it ready to preview, add to and publish. Idempotent (unique program + month)."""
+    added = 0
+    for program in session.exec(select(ProgramRow)).all():
+        policy = policy_of(session, program.program_id)
+        today = local_date(now, policy.timezone)
+        if today.day != policy.communication.newsletter_day:
+            continue
+        previous = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+        month = f"{previous.year:04d}-{previous.month:02d}"
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        result = session.execute(
+            insert(NewsletterRow.__table__)  # type: ignore[attr-defined]
+            .values(newsletter_id=str(uuid.uuid4()), program_id=program.program_id, month=month, status="draft",
+                    items="[]", created_at=now, created_by="schedule", recipients=0)
+            .on_conflict_do_nothing()
+        )
+        added += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
     return added
 
 
