@@ -34,13 +34,15 @@ def _fail(exc: DomainError) -> typer.Exit:
 
 
 def _issue(
-    name: str, role: Role, programs: list[str], person: str | None, email: str | None, label: str, as_json: bool
+    name: str, role: Role, programs: list[str], person: str | None, email: str | None, label: str, as_json: bool,
+    reuse: bool = False,
 ) -> None:
     db = open_store(GatewaySettings())
     clock = SystemClock()
     try:
         with db.session() as s:
-            user = accounts.create_user(
+            existing = accounts.find_user(s, name=name, role=role) if reuse else None
+            user = existing or accounts.create_user(
                 s, clock, name=name, role=role, program_ids=programs, person_id=person, email=email
             )
             token = accounts.issue_token(s, clock, user.id, label)
@@ -50,9 +52,10 @@ def _issue(
         db.dispose()
     if as_json:
         typer.echo(json.dumps({"user_id": user.id, "role": role.value, "token_id": token.token_id,
-                               "token": token.secret}))
+                               "token": token.secret, "created": existing is None}))
     else:
-        typer.echo(f"user {user.id} ({role.value}) created; token {token.token_id} (shown once):")
+        done = "exists" if existing else "created"
+        typer.echo(f"user {user.id} ({role.value}) {done}; new token {token.token_id} (shown once):")
         typer.echo(token.secret)
 
 
@@ -60,10 +63,12 @@ def _issue(
 def create_admin(
     name: Annotated[str, typer.Option(help="Who the admin is")],
     label: Annotated[str, typer.Option(help="A label for the token")] = "cli",
+    reuse: Annotated[bool, typer.Option("--reuse", help="If an admin of this name exists, give it a new token "
+                                                        "instead of creating another admin (run scripts)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an admin user and print its first bearer token."""
-    _issue(name, Role.ADMIN, [], None, None, label, as_json)
+    _issue(name, Role.ADMIN, [], None, None, label, as_json, reuse)
 
 
 @app.command("create-user")

@@ -120,6 +120,14 @@ def authenticate(session: Session, secret: str) -> GatewayUser | None:
     return row[0] if row else None
 
 
+def find_user(session: Session, *, name: str, role: Role) -> GatewayUser | None:
+    """The oldest user of this name and role (for scripts that must not create duplicates)."""
+    return session.exec(
+        select(GatewayUser).where(GatewayUser.name == name.strip(), GatewayUser.role == role.value)
+        .order_by(col(GatewayUser.created_at))
+    ).first()
+
+
 def list_users(session: Session) -> list[GatewayUser]:
     return list(session.exec(select(GatewayUser).order_by(col(GatewayUser.created_at), col(GatewayUser.id))).all())
 

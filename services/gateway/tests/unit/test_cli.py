@@ -30,11 +30,14 @@ async def test_cli_tokens_work_against_the_api(tmp_path, monkeypatch: pytest.Mon
     second = json.loads(again.output)["token"]
     bad = runner.invoke(cli, ["create-user", "--name", "X", "--role", "mentee", "--program", "prog-a"])
     assert bad.exit_code == 2 and "person_id" in bad.output
+    reused = runner.invoke(cli, ["create-admin", "--name", "Ops", "--reuse", "--json"])
+    assert json.loads(reused.output)["user_id"] == admin["user_id"] and json.loads(reused.output)["created"] is False
     listed = runner.invoke(cli, ["list-users"])
     assert "Ops" in listed.output and "mentor-1" in listed.output
 
     async with running_gateway(tmp_path) as h:
-        for token, role in ((admin["token"], "admin"), (second, "admin"), (mentor_token, "mentor")):
+        third = json.loads(reused.output)["token"]
+        for token, role in ((admin["token"], "admin"), (second, "admin"), (third, "admin"), (mentor_token, "mentor")):
             me = await h.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200 and me.json()["role"] == role
         users = await h.client.get("/api/v1/users", headers={"Authorization": f"Bearer {admin['token']}"})
