@@ -12,13 +12,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func
+from sqlmodel import select
 
 from services.notify.adapters.migrations import MIGRATIONS
+from services.notify.adapters.tables import MessageRow
 from services.notify.adapters.templates import Templates
 from services.notify.entrypoints.consumers import register_consumers
 from services.notify.entrypoints.http import build_router
@@ -59,10 +64,31 @@ def build(settings: NotifySettings | None = None, clock: Clock | None = None) ->
     sender = MailSender(service.db, service.outbox, service.clock, settings, templates=templates)
     runtime = NotifyRuntime(service, settings, sender, templates)
     register_consumers(service)
+    service.metrics.register(MessageLogCollector(service))
     service.job("deliver-mail", interval_s=settings.mail_interval_seconds)(runtime.deliver_now)
     service.job("metamentor-digests")(runtime.record_digests_now)
     service.job("newsletter-drafts")(runtime.draft_newsletters_now)
     return runtime
+
+
+class MessageLogCollector(Collector):
+    """notify_messages{status}: the message log by status, read at each scrape (failed > 0
+    means staff have messages to look at)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily("notify_messages", "messages in the log by status", labels=["status"])
+        counts = dict.fromkeys(("pending", "sending", "sent", "failed"), 0)
+        with self.service.db.session() as session:
+            for status, n in session.exec(
+                select(MessageRow.status, func.count()).group_by(MessageRow.status)
+            ).all():
+                counts[status] = int(n)
+        for status, n in counts.items():
+            gauge.add_metric([status], n)
+        yield gauge
 
 
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -79,7 +105,10 @@ def create_app(settings: ServiceSettings | None = None, clock: Clock | None = No
         sink = _start_embedded_sink(runtime.settings)
         try:
             async with service_lifespan(a):
-                yield
+                try:
+                    yield
+                finally:
+                    runtime.sender.stop()
         finally:
             if sink is not None:
                 sink.stop()

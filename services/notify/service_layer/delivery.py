@@ -178,11 +178,19 @@ class MailSender:
         self.settings = settings
         self.mailer = mailer or SmtpMailer(settings)
         self.templates = templates or Templates()
+        self.stopping = False
+        self.totals = DeliveryStats()
+
+    def stop(self) -> None:
+        """Finish the batch in hand and claim no more (the job runs in a worker thread)."""
+        self.stopping = True
 
     def deliver_due(self, max_batches: int = 1_000_000) -> DeliveryStats:
         """Send every message due now (batch after batch), return what happened."""
         total = DeliveryStats()
         for _ in range(max_batches):
+            if self.stopping:
+                break
             owner, rows = message_log.claim(
                 self.db, self.clock.now(),
                 hold_ms=int(self.settings.mail_claim_seconds * 1000), limit=self.settings.mail_batch_size,
@@ -190,6 +198,7 @@ class MailSender:
             if not rows:
                 break
             total.add(self._deliver(owner, rows))
+        self.totals.add(total)
         return total
 
     def _deliver(self, owner: str, rows: Sequence[MessageRow]) -> DeliveryStats:

@@ -126,6 +126,9 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
             assert draft["content"]["highlights"]["meetings"] == 1
             assert draft["items"] == [{"title": "Mentor meet-up", "body": "Join us at the library.", "date": "2026-12-12"}]
             assert date.fromisoformat(draft["content"]["dates"][0]["date"]) == date(2026, 12, 1)
+            metrics = (await client.get("/metrics")).text
+            assert 'notify_messages{status="sent"} 12.0' in metrics
+            assert 'notify_messages{status="failed"} 0.0' in metrics
 
 
 async def test_the_service_starts_the_local_sink_and_mail_lands_as_eml_files(
