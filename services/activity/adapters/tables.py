@@ -101,10 +101,10 @@ class TimeEntryRow(SQLModel, table=True):
     """A time entry for pay. `closed_month` is set once, by the close that freezes it."""
 
     __tablename__ = "activity_time_entry"
-    __table_args__ = (
-        Index("ix_activity_time_entry_open", "program_id", "closed_month", "mentor_id", "work_date"),
-        Index("ix_activity_time_entry_mentor", "mentor_id", "work_date"),
-    )
+    # No index on closed_month on purpose: the close's claim rewrites that column on every entry of
+    # the month, and maintaining an index over it made the claim ~7x slower (bench/activity_bench.py).
+    # A close reads its entries back per mentor, through the mentor index.
+    __table_args__ = (Index("ix_activity_time_entry_mentor", "mentor_id", "work_date"),)
     entry_id: str = Field(primary_key=True, max_length=80)
     program_id: str = Field(max_length=100)
     mentor_id: str = Field(max_length=100)
@@ -120,8 +120,7 @@ class TimeEntryRow(SQLModel, table=True):
     recorded_by: str = Field(default="", max_length=100)
     recorded_at: datetime = Field(sa_column=_instant())
     amended_at: datetime | None = Field(default=None, sa_column=_instant(True))
-    closed_month: str | None = Field(default=None, max_length=7)
-    late: bool = False
+    closed_month: str | None = Field(default=None, max_length=7)  # late when work_date is before it
 
 
 class ActivityRow(SQLModel, table=True):

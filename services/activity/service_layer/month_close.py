@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, text, update
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
@@ -27,7 +27,7 @@ from services.activity.adapters.tables import MentorMonthCloseRow, MonthCloseRow
 from services.activity.domain.calendar import first_day, next_month
 from services.activity.domain.month_close import close_due_at, latest_due_month, months_to_close
 from services.activity.service_layer.unit import parse_policy
-from shared.contracts.activity import ClosedEntry, MonthClosed
+from shared.contracts.activity import MonthClosed
 from shared.contracts.envelope import Cause
 from shared.contracts.program import TimeEntryKind
 from shared.db import Database
@@ -86,7 +86,7 @@ def close_month(
         update(entries)
         .where(entries.c.program_id == program_id, entries.c.closed_month.is_(None),
                entries.c.voided.is_(False), entries.c.work_date < end)
-        .values(closed_month=month, late=entries.c.work_date < start)
+        .values(closed_month=month)
     )
     mentors = list(session.execute(
         core_select(entries.c.mentor_id).where(entries.c.program_id == program_id, entries.c.closed_month == month)
@@ -94,36 +94,25 @@ def close_month(
     ).scalars())
     summary = CloseSummary(program_id, month)
     totals: dict[str, int] = {}
-    construct_entry = ClosedEntry.model_construct
     for chunk in _chunks(mentors, MENTOR_CHUNK):
-        rows = session.execute(
-            core_select(entries.c.mentor_id, entries.c.entry_id, entries.c.kind, entries.c.work_date,
-                   entries.c.minutes, entries.c.late, entries.c.adjustment_of)
-            .where(entries.c.program_id == program_id, entries.c.closed_month == month,
-                   entries.c.mentor_id.in_(chunk))
-            .order_by(entries.c.mentor_id, entries.c.work_date, entries.c.entry_id)
-        ).all()
-        by_mentor: dict[str, list[ClosedEntry]] = {}
-        for mentor_id, entry_id, kind, work_date, minutes, late, adjustment_of in rows:
-            by_mentor.setdefault(mentor_id, []).append(construct_entry(
-                entry_id=entry_id, kind=TimeEntryKind(kind), work_date=_as_date(work_date), minutes=minutes,
-                late=bool(late), adjustment_of=adjustment_of,
-            ))
         mentor_rows = []
-        for mentor_id, closed in by_mentor.items():
+        for mentor_id, entries_json in _entries_as_json(session, program_id, month, start, chunk):
+            # The store writes the entries as JSON and pydantic-core validates the whole event from
+            # it: no Python object is built per entry by hand (this runs for every entry of the month).
+            head = json.dumps({"program_id": program_id, "mentor_id": mentor_id, "month": month})
+            event = MonthClosed.model_validate_json(head[:-1] + ',"entries":' + entries_json + "}")
             by_kind: dict[TimeEntryKind, int] = {}
-            late_count = 0
-            for e in closed:
+            late = 0
+            for e in event.entries:
                 by_kind[e.kind] = by_kind.get(e.kind, 0) + e.minutes
-                late_count += e.late
-            event = MonthClosed(program_id=program_id, mentor_id=mentor_id, month=month,
-                                minutes_by_kind=by_kind, entries=closed)
+                late += e.late
+            event = event.model_copy(update={"minutes_by_kind": by_kind})
             envelope = outbox.add(session, event, cause, topic=topic)
             mentor_rows.append({"program_id": program_id, "mentor_id": mentor_id, "month": month,
-                                "entries": len(closed), "minutes": sum(by_kind.values()),
+                                "entries": len(event.entries), "minutes": sum(by_kind.values()),
                                 "event_id": str(envelope.event_id)})
-            summary.entries += len(closed)
-            summary.late_entries += late_count
+            summary.entries += len(event.entries)
+            summary.late_entries += late
             for k, v in by_kind.items():
                 totals[k.value] = totals.get(k.value, 0) + v
         if mentor_rows:
@@ -141,7 +130,38 @@ def close_month(
     return summary
 
 
-def _as_date(value: Any) -> date:
+_ENTRIES_JSON = {
+    "postgresql": """
+        SELECT mentor_id, json_agg(json_build_object(
+                 'entry_id', entry_id, 'kind', kind, 'work_date', work_date, 'minutes', minutes,
+                 'late', work_date < :start, 'adjustment_of', adjustment_of) ORDER BY work_date, entry_id)::text
+        FROM activity_time_entry
+        WHERE program_id = :program AND closed_month = :month AND mentor_id IN :mentors
+        GROUP BY mentor_id""",
+    "sqlite": """
+        SELECT mentor_id, json_group_array(json_object(
+                 'entry_id', entry_id, 'kind', kind, 'work_date', work_date, 'minutes', minutes,
+                 'late', json(CASE WHEN work_date < :start THEN 'true' ELSE 'false' END),
+                 'adjustment_of', adjustment_of))
+        FROM (SELECT * FROM activity_time_entry
+              WHERE program_id = :program AND closed_month = :month AND mentor_id IN :mentors
+              ORDER BY mentor_id, work_date, entry_id)
+        GROUP BY mentor_id""",
+}
+
+
+def _entries_as_json(
+    session: Session, program_id: str, month: str, start: date, mentors: list[str]
+) -> list[tuple[str, str]]:
+    """Per mentor, the claimed entries as a JSON array of ClosedEntry objects."""
+    dialect = session.get_bind().dialect.name
+    sql = text(_ENTRIES_JSON[dialect]).bindparams(bindparam("mentors", expanding=True))
+    since = start if dialect == "postgresql" else start.isoformat()  # SQLite keeps dates as ISO text
+    rows = session.execute(sql, {"program": program_id, "month": month, "start": since, "mentors": mentors})
+    return [(r[0], r[1]) for r in rows]
+
+
+def _as_date(value: Any) -> date:  # SQLite may hand back dates as text
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
@@ -161,13 +181,15 @@ def close_state(session: Session, program_id: str, now: datetime) -> CloseState:
     policy = parse_policy(program.policy)
     tz, grace = policy.timezone, policy.pay.month_close_grace_days
     last = session.exec(select(func.max(MonthCloseRow.month)).where(MonthCloseRow.program_id == program_id)).one()
-    earliest = session.exec(
-        select(func.min(TimeEntryRow.work_date)).where(
-            TimeEntryRow.program_id == program_id, col(TimeEntryRow.closed_month).is_(None),
-            col(TimeEntryRow.voided).is_(False),
-        )
-    ).one()
-    earliest_date = _as_date(earliest) if earliest is not None else None
+    earliest_date: date | None = None
+    if last is None:  # before the first close: start at the month of the earliest entry (a scan, once)
+        earliest = session.exec(
+            select(func.min(TimeEntryRow.work_date)).where(
+                TimeEntryRow.program_id == program_id, col(TimeEntryRow.closed_month).is_(None),
+                col(TimeEntryRow.voided).is_(False),
+            )
+        ).one()
+        earliest_date = _as_date(earliest) if earliest is not None else None
     due_month = latest_due_month(now, tz, grace)
     due = months_to_close(last, earliest_date, due_month)
     upcoming = next_month(due_month)
