@@ -5,6 +5,7 @@ actor; a service that is down or too slow becomes a 503 naming it, never a hang.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from services.gateway.errors import ServiceFailed, ServiceUnavailable
 from services.gateway.settings import SERVICES, GatewaySettings
 
 REQUEST_ID_HEADER = "X-Request-ID"
+log = logging.getLogger("gateway.upstream")
 
 
 class UpstreamAnswer(Exception):
@@ -90,9 +92,11 @@ class Upstreams:
             )
         except httpx.TimeoutException as exc:
             self._calls.labels(service, "timeout").inc()
+            log.warning("%s %s %s: no answer in time (%s) [request %s]", service, method, path, exc, request_id)
             raise ServiceUnavailable(service, f"{service} is unavailable (no answer in time)") from exc
         except httpx.TransportError as exc:
             self._calls.labels(service, "unreachable").inc()
+            log.warning("%s %s %s: unreachable (%r) [request %s]", service, method, path, exc, request_id)
             raise ServiceUnavailable(service) from exc
         finally:
             self._latency.labels(service).observe(time.perf_counter() - started)
@@ -116,4 +120,5 @@ def checked(service: str, response: httpx.Response) -> httpx.Response:
         raise UpstreamAnswer(service, response)
     if response.status_code == 503:
         raise ServiceUnavailable(service)
+    log.error("%s answered %s: %s", service, response.status_code, response.text[:500])
     raise ServiceFailed(service, response.status_code)

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.adapters.upstream import checked
 from services.gateway.domain.access import Principal, Role
-from services.gateway.errors import Unauthenticated
+from services.gateway.errors import ServiceFailed, Unauthenticated
 from services.gateway.runtime import Gateway
 from shared.errors import Forbidden
 
@@ -53,7 +53,11 @@ class Caller:
         return checked(service, response)
 
     async def read(self, service: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return (await self.send(service, "GET", path, params=params)).json()
+        response = await self.send(service, "GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError:  # not JSON: the service is broken, not the request
+            raise ServiceFailed(service, response.status_code) from None
 
     async def forward(
         self, service: str, method: str | None = None, path: str | None = None, *,

@@ -19,7 +19,7 @@ from services.gateway.adapters.tables import GatewayIdempotency
 from services.gateway.errors import Unprocessable
 from shared.clock import Clock
 from shared.db import Database
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict
 
 MAX_KEY_LENGTH = 200
 
@@ -49,7 +49,8 @@ def claim(
 ) -> Claim | StoredAnswer:
     """Claim the key for this request, or return the answer stored for it."""
     if not key or len(key) > MAX_KEY_LENGTH:
-        raise DomainError("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters", "invalid_idempotency_key")
+        raise Unprocessable("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters",
+                            "invalid_idempotency_key")
     digest = body_hash(body)
     now = clock.now()
     try:

@@ -222,6 +222,19 @@ async def list_partnerships(program_id: str = ProgramId, status: str | None = Qu
     return [i for i in items if can_view_partnership(c.principal, lookups.facts_of(i))]
 
 
+@router.get("/me/partnerships", tags=["partnerships"],
+            summary="Your partnerships in every program you belong to (a mentor's or mentee's own, a "
+            "metamentor's caseload, a coordinator's programs)")
+async def my_partnerships(status: str | None = Query("active", max_length=40),
+                          c: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for program_id in await lookups.programs_in_reach(c):
+        items: list[dict[str, Any]] = await c.read(M, f"/programs/{seg(program_id)}/partnerships",
+                                                   {"status": status or None})
+        out += [i for i in items if can_view_partnership(c.principal, lookups.facts_of(i))]
+    return out
+
+
 @router.get("/partnerships/{partnership_id}", tags=["partnerships"],
             summary="One partnership (staff, its metamentor, its mentor, its mentee)")
 async def get_partnership(partnership_id: str = PartnershipId, c: Caller = Depends(caller)) -> dict[str, Any]:

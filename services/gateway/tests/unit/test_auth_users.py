@@ -126,6 +126,8 @@ async def test_request_id_is_kept_or_made_and_echoed(tmp_path) -> None:
         assert r.headers["X-Request-ID"] == "abc-123"
         r = await h.client.get("/health")
         assert len(r.headers["X-Request-ID"]) == 32
+        r = await h.client.get("/health", headers={b"X-Request-ID": "café".encode()})
+        assert len(r.headers["X-Request-ID"]) == 32  # not ASCII: replaced, never passed on
 
 
 async def test_oversized_bodies_are_refused(tmp_path) -> None:

@@ -56,6 +56,7 @@ CASES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/proposals/prop-a", None, STAFF_A),
     ("POST", "/proposals/prop-a/publish", {}, STAFF_A),
     ("POST", "/programs/prog-a/partnerships", {"mentee_id": "mentee-1", "mentor_id": "mentor-2"}, STAFF_A),
+    ("GET", "/me/partnerships", None, set(WHO)),  # each sees only their own (test_forwarding)
     ("GET", "/partnerships/pa-1", None, VIEW_PA1),
     ("GET", "/partnerships/pa-1/overview", None, VIEW_PA1),
     ("POST", "/partnerships/pa-1/rematch", {"reason": "schedules"}, STAFF_A | {"mentee_1"}),

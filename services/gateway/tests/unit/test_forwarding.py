@@ -100,6 +100,12 @@ async def test_lists_show_each_role_only_what_it_may_see(env: Env) -> None:
     assert await ids("admin", "/programs", "program_id") == {"prog-a", "prog-b"}
     assert await ids("coord_a", "/programs", "program_id") == {"prog-a"}
     assert await ids("mentee_1", "/programs", "program_id") == {"prog-a"}
+    mine = "/me/partnerships"
+    assert await ids("admin", mine, "partnership_id") == {"pa-1", "pa-2", "pb-1"}
+    assert await ids("coord_ab", mine, "partnership_id") == {"pa-1", "pa-2", "pb-1"}
+    assert await ids("coord_a", mine, "partnership_id") == {"pa-1", "pa-2"}
+    assert await ids("meta_1", mine, "partnership_id") == {"pa-1"}
+    assert await ids("mentor_2", mine, "partnership_id") == {"pa-2"}
     path = "/programs/prog-a/partnerships"
     assert await ids("coord_a", path, "partnership_id") == {"pa-1", "pa-2"}
     assert await ids("meta_1", path, "partnership_id") == {"pa-1"}
