@@ -115,7 +115,7 @@ class MessageRow(SQLModel, table=True):
     kind: str = Field(max_length=40)
     cause_id: str = Field(max_length=200)
     facts: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    status: str = Field(default="pending", max_length=10)  # pending | sending | sent | failed
+    status: str = Field(default="pending", max_length=10)  # pending | sending | sent | failed | skipped
     attempts: int = 0
     due_at_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     claimed_by: str | None = Field(default=None, max_length=40)

@@ -80,7 +80,7 @@ class MessageLogCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         gauge = GaugeMetricFamily("notify_messages", "messages in the log by status", labels=["status"])
-        counts = dict.fromkeys(("pending", "sending", "sent", "failed"), 0)
+        counts = dict.fromkeys(("pending", "sending", "sent", "failed", "skipped"), 0)
         with self.service.db.session() as session:
             for status, n in session.exec(
                 select(MessageRow.status, func.count()).group_by(MessageRow.status)

@@ -18,7 +18,7 @@ from shared.contracts.envelope import Cause
 from shared.errors import Forbidden
 from shared.service import Service, request_cause
 
-Status = Literal["pending", "sending", "sent", "failed"]
+Status = Literal["pending", "sending", "sent", "failed", "skipped"]
 
 
 class MessageOut(BaseModel):

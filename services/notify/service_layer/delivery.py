@@ -24,7 +24,14 @@ from sqlmodel import Session, col, select
 
 from services.notify.adapters import message_log
 from services.notify.adapters.smtp import Delivery, OutgoingEmail, SmtpMailer
-from services.notify.adapters.tables import AnnouncementRow, MessageRow, NewsletterRow, PersonRow, ProgramRow
+from services.notify.adapters.tables import (
+    AnnouncementRow,
+    MessageRow,
+    NewsletterRow,
+    PersonRow,
+    PreferenceRow,
+    ProgramRow,
+)
 from services.notify.adapters.templates import Rendered, Templates
 from services.notify.domain.messages import MessageKind
 from services.notify.domain.preferences import unsubscribe_url
@@ -44,16 +51,22 @@ class DeliveryStats:
     retried: int = 0
     failed: int = 0
     waiting: int = 0  # recipient not in the directory yet
+    skipped: int = 0  # newsletter switched off after it was queued
 
     def add(self, other: DeliveryStats) -> None:
         self.sent += other.sent
         self.retried += other.retried
         self.failed += other.failed
         self.waiting += other.waiting
+        self.skipped += other.skipped
 
 
 class Unresolved(Exception):
     """The email names a person the contact directory does not know yet."""
+
+
+class OptedOut(Exception):
+    """The recipient switched the newsletter off after it was queued for them."""
 
 
 def backoff_ms(settings: NotifySettings, attempts: int) -> int:
@@ -87,6 +100,12 @@ class Directory:
             n.newsletter_id: n
             for n in session.exec(select(NewsletterRow).where(col(NewsletterRow.newsletter_id).in_(causes))).all()
         }
+        newsletter_readers = {r.recipient_id for r in rows if r.kind == MessageKind.NEWSLETTER}
+        self.opted_out = set(session.exec(
+            select(PreferenceRow.person_id).where(
+                col(PreferenceRow.person_id).in_(newsletter_readers), col(PreferenceRow.newsletter).is_(False)
+            )
+        ).all()) if newsletter_readers else set()
         self.announcements = {
             a.announcement_id: a
             for a in session.exec(
@@ -139,6 +158,8 @@ def compose(
         mentees = [directory.person(row.program_id, m) for m in facts.get("mentee_ids", [])]
         context["mentees"] = [{"name": m.name} for m in mentees if m is not None]
     elif kind is MessageKind.NEWSLETTER:
+        if recipient.person_id in directory.opted_out:
+            raise OptedOut(recipient.person_id)
         newsletter = directory.newsletters.get(row.cause_id)
         if newsletter is None or newsletter.content is None:
             raise ValueError(f"newsletter {row.cause_id} is not published")
@@ -206,6 +227,7 @@ class MailSender:
         emails: list[OutgoingEmail] = []
         outcomes: dict[int, Delivery] = {}
         waiting: dict[int, str] = {}
+        skipped: set[int] = set()
         with self.db.session() as session:
             directory = Directory(session, rows)
         by_message = {r.message_id: r for r in rows}
@@ -216,6 +238,8 @@ class MailSender:
                 emails.append(compose(row, directory, self.templates, self.settings, now))
             except Unresolved as exc:
                 waiting[row.id] = str(exc)
+            except OptedOut:
+                skipped.add(row.id)
             except Exception as exc:  # a template or data error: retrying will not help
                 log.exception("cannot render message %s", row.message_id)
                 outcomes[row.id] = Delivery(row.message_id, False, f"render: {type(exc).__name__}: {exc}", True)
@@ -224,7 +248,7 @@ class MailSender:
             assert row_id is not None
             outcomes[row_id] = delivery
         addressed = {e.message_id: e for e in emails}
-        self._record(owner, rows, outcomes, waiting, addressed, stats)
+        self._record(owner, rows, outcomes, waiting, skipped, addressed, stats)
         return stats
 
     def _record(
@@ -233,6 +257,7 @@ class MailSender:
         rows: Sequence[MessageRow],
         outcomes: dict[int, Delivery],
         waiting: dict[int, str],
+        skipped: set[int],
         addressed: dict[str, OutgoingEmail],
         stats: DeliveryStats,
     ) -> None:
@@ -247,6 +272,11 @@ class MailSender:
                 if row.id not in held:
                     continue  # our claim expired and another sender took the row
                 cause = Cause(correlation_id=row.cause_id, causation_id=row.cause_id)
+                if row.id in skipped:
+                    stats.skipped += 1
+                    changes.append({"b_id": row.id, "status": "skipped", "claimed_by": None,
+                                    "last_error": "the recipient switched the newsletter off"})
+                    continue
                 if row.id in waiting:
                     if as_utc(row.created_at) < wait_limit:
                         outcomes[row.id] = Delivery(row.message_id, False, waiting[row.id], True)

@@ -112,8 +112,12 @@ class Store:
         for event in events:
             env = new_envelope(event_type=event.event_type, event_version=event.event_version,
                                key=event.aggregate_key(), producer="test", clock=self.clock, cause=Cause.new())
-            with self.runtime.service.db.session() as session:
-                handler = self.handlers[type(event)]
-                handler(HandlerContext(session, env, self.clock, self.runtime.service.outbox), event)
+            self.apply_as(event, env)
             envelopes.append(env)
         return envelopes
+
+    def apply_as(self, event: Event, env: EventEnvelope) -> None:
+        """Run the handler for `event` with this envelope (no inbox: what a replay would do)."""
+        with self.runtime.service.db.session() as session:
+            handler = self.handlers[type(event)]
+            handler(HandlerContext(session, env, self.clock, self.runtime.service.outbox), event)

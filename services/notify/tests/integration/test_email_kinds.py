@@ -293,3 +293,28 @@ def test_announcement_to_mentors_only_with_a_preview(env: Env) -> None:
     assert sorted(a for r in env.smtp.received for a in r.rcpt_tos) == [ANA, DEE]
     assert env.only(ANA).subject == "Survey open"
 
+
+
+def test_handlers_are_idempotent_by_state_without_the_inbox(env: Env) -> None:
+    events = [match(), PartnershipAtRisk(partnership_id="p1", program_id=PROGRAM, mentor_id="ana", status="behind",
+                                         previous_status="on_track"),
+              PaymentApproved(statement_id="st-1", program_id=PROGRAM, mentor_id="ana", month="2026-10",
+                              amount=Money(amount=Decimal("10")), approved_by="staff-1")]
+    envelopes = env.store.apply(*events)
+    for event, envelope in zip(events, envelopes, strict=True):
+        env.store.apply_as(event, envelope)  # the same event again, past the inbox
+    env.deliver()
+    assert len(env.smtp.to(ANA)) == 3 and len(env.smtp.to(BEN)) == 1
+
+
+def test_a_newsletter_switched_off_after_publishing_is_not_sent(env: Env) -> None:
+    db, now = env.store.runtime.service.db, env.store.clock.now()
+    with db.session() as s:
+        nid = comms.create_newsletter(s, PROGRAM, "2026-10", "staff-1", now).newsletter_id
+    with env.store.runtime.service.transaction(Cause.new()) as tx:
+        assert comms.publish_newsletter(tx, nid, "staff-1", now).recipients == 5
+    with db.session() as s:
+        comms.set_preferences(s, "ben", False, "ben", now)
+    stats = env.store.runtime.deliver_now()
+    assert (stats.sent, stats.skipped) == (4, 1)
+    assert env.smtp.to(BEN) == [] and len(env.smtp.received) == 4
