@@ -121,8 +121,8 @@ class SmtpMailer:
             return [Delivery(e.message_id, False, f"connect: {_describe(exc)}", permanent) for e in emails]
         try:
             for i, email in enumerate(emails):
-                data = email.to_bytes(self.settings.mail_from, self.settings.message_id_domain, email.sent_at)
                 try:
+                    data = email.to_bytes(self.settings.mail_from, self.settings.message_id_domain, email.sent_at)
                     refused = conn.sendmail(self.settings.mail_from_address, [email.to_address], data)
                 except smtplib.SMTPRecipientsRefused as exc:
                     code = next(iter(exc.recipients.values()))[0] if exc.recipients else 550
@@ -131,6 +131,12 @@ class SmtpMailer:
                     continue
                 except smtplib.SMTPResponseException as exc:
                     out.append(Delivery(email.message_id, False, _describe(exc), _is_permanent(exc.smtp_code)))
+                    _reset(conn)
+                    continue
+                except (smtplib.SMTPNotSupportedError, UnicodeError, ValueError) as exc:
+                    # This message cannot be sent as it is (e.g. a non-ASCII address the server
+                    # does not accept): fail it, keep the connection for the others.
+                    out.append(Delivery(email.message_id, False, f"cannot send: {_describe(exc)}", True))
                     _reset(conn)
                     continue
                 except (smtplib.SMTPException, OSError) as exc:

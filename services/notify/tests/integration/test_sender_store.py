@@ -121,3 +121,17 @@ def test_a_message_waits_for_a_recipient_not_enrolled_yet(tmp_path: Path, store_
             failed = s.exec(select(MessageRow).where(MessageRow.status == "failed")).all()
         assert {f.last_error for f in failed} == {"other ghost is not in the contact directory",
                                                   "recipient ghost is not in the contact directory"}
+
+
+def test_an_unsendable_address_fails_alone_and_the_others_go_out(tmp_path: Path) -> None:
+    with smtp_server() as (smtp, port):
+        store = Store(settings_for(tmp_path, port, mail_connections=1), ManualClock(T0))
+        enrol(store, 3)
+        store.apply(MentorEnrolled(person_id="m1", program_id=PROGRAM, name="Ünï", email="ünï@exämple.org"))
+        announce(store)
+        stats = store.runtime.deliver_now()
+        assert (stats.sent, stats.failed, stats.retried) == (2, 1, 0)
+        assert sorted(a for r in smtp.received for a in r.rcpt_tos) == ["m0@example.org", "m2@example.org"]
+        with store.runtime.service.db.session() as s:
+            [failed] = s.exec(select(MessageRow).where(MessageRow.status == "failed")).all()
+        assert failed.recipient_id == "m1" and failed.last_error and failed.last_error.startswith("cannot send")
