@@ -23,7 +23,6 @@ def on_meeting_logged(ctx: HandlerContext, event: MeetingLogged) -> None:
             meeting_id=event.meeting_id, partnership_id=event.partnership_id, program_id=event.program_id,
             started_at=ensure_utc(event.started_at), minutes=event.duration_minutes, intentional=event.intentional,
         ))
-        ctx.session.flush()
         refresh(ctx, event.partnership_id, ctx.clock.now())
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from services.activity.adapters.tables import (
@@ -29,21 +30,26 @@ from services.activity.domain.cadence import Compliance, MeetingFact, Partnershi
 from services.activity.service_layer.unit import Unit, parse_policy
 from shared.clock import local_date
 from shared.contracts.activity import PartnershipAtRisk
+from shared.contracts.program import ProgramPolicy
 
 
 def facts_of(session: Session, row: PartnershipRow) -> PartnershipFacts:
     assert row.started_at is not None
+    view = MeetingViewRow.__table__  # type: ignore[attr-defined]
+    acts = ActivityRow.__table__  # type: ignore[attr-defined]
     meetings = [
-        MeetingFact(as_utc(m.started_at), m.minutes, m.intentional)
-        for m in session.exec(
-            select(MeetingViewRow).where(
-                MeetingViewRow.partnership_id == row.partnership_id, col(MeetingViewRow.voided).is_(False)
-            )
-        ).all()
+        MeetingFact(as_utc(started_at), minutes, intentional)
+        for started_at, minutes, intentional in session.execute(
+            core_select(view.c.started_at, view.c.minutes, view.c.intentional)
+            .where(view.c.partnership_id == row.partnership_id, view.c.voided.is_(False))
+        )
     ]
     activities = [
-        ActivityFact(a.activity_id, a.kind, a.occurred_on, a.stage, a.pip_id)
-        for a in session.exec(select(ActivityRow).where(ActivityRow.partnership_id == row.partnership_id)).all()
+        ActivityFact(activity_id, kind, occurred_on, stage, pip_id)
+        for activity_id, kind, occurred_on, stage, pip_id in session.execute(
+            core_select(acts.c.activity_id, acts.c.kind, acts.c.occurred_on, acts.c.stage, acts.c.pip_id)
+            .where(acts.c.partnership_id == row.partnership_id)
+        )
     ]
     return PartnershipFacts(
         as_utc(row.started_at), as_utc(row.ended_at) if row.ended_at else None, meetings,
@@ -53,12 +59,15 @@ def facts_of(session: Session, row: PartnershipRow) -> PartnershipFacts:
 
 def evaluate_partnership(session: Session, row: PartnershipRow, now: datetime) -> Compliance | None:
     """None when the partnership cannot be judged: not matched yet or its program not configured."""
+    policy = _policy(session, row)
+    return evaluate(policy, facts_of(session, row), now) if policy is not None else None
+
+
+def _policy(session: Session, row: PartnershipRow) -> ProgramPolicy | None:
     if not row.matched or row.started_at is None:
         return None
     program = session.get(ProgramRow, row.program_id)
-    if program is None:
-        return None
-    return evaluate(parse_policy(program.policy), facts_of(session, row), now)
+    return parse_policy(program.policy) if program is not None else None
 
 
 def refresh(uow: Unit, partnership_id: str, now: datetime) -> Compliance | None:
@@ -73,12 +82,11 @@ def refresh(uow: Unit, partnership_id: str, now: datetime) -> Compliance | None:
     mentor = session.get(MentorRow, row.mentor_id)
     if mentor is not None and mentor.paused_at is not None:
         return None
-    compliance = evaluate_partnership(session, row, now)
-    if compliance is None:
+    policy = _policy(session, row)
+    if policy is None:
         return None
-    program = session.get(ProgramRow, row.program_id)
-    assert program is not None
-    today = local_date(now, parse_policy(program.policy).timezone)
+    compliance = evaluate(policy, facts_of(session, row), now)
+    today = local_date(now, policy.timezone)
     reasons = json.dumps(compliance.reasons)
     previous = row.status
     new = compliance.status.value
