@@ -5,6 +5,7 @@ own statements; a partnership's mentor (or staff) asks for a reimbursement."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -20,6 +21,7 @@ from services.gateway.entrypoints.routes.common import (
     optional_json_body,
     text_field,
 )
+from services.gateway.errors import Unprocessable
 from shared.errors import Forbidden, NotFound
 
 router = APIRouter(prefix=API_PREFIX, tags=["payments"])
@@ -84,6 +86,34 @@ async def approve(statement_id: str = StatementId,
     statement = await _statement(c, statement_id)
     c.require_staff(str(statement["program_id"]))
     return await c.forward(P, json=body or {})
+
+
+COORDINATOR_BULK_LIMIT = 1000
+
+
+@router.post("/statements/approvals", dependencies=mutation,
+             summary="Approve many statements at once; the answer lists approved, unchanged and refused ones "
+             "(staff of every statement's program)")
+async def approve_many(body: dict[str, Any] = json_body({"statement_ids": ["st-1", "st-2"]}),
+                       c: Caller = Depends(caller)) -> Response:
+    _require_staff_role(c)
+    ids = body.get("statement_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise Unprocessable("statement_ids", "required: a list of statement ids", "missing")
+    if not c.principal.is_admin:
+        # A coordinator approves only in their programs: each statement is checked with payments.
+        unique = list(dict.fromkeys(ids))
+        if len(unique) > COORDINATOR_BULK_LIMIT:
+            raise Unprocessable("statement_ids", f"at most {COORDINATOR_BULK_LIMIT} at once", "too_many")
+        limit = asyncio.Semaphore(16)
+
+        async def check(statement_id: str) -> None:
+            async with limit:
+                statement = await _statement(c, statement_id)
+            c.require_staff(str(statement["program_id"]))
+
+        await asyncio.gather(*(check(i) for i in unique))
+    return await c.forward(P, json=body)
 
 
 @router.post("/statements/{statement_id}/clarifications", status_code=201, dependencies=mutation,
