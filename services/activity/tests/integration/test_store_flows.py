@@ -10,15 +10,17 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import col, select
 
-from services.activity.adapters.tables import MentorMonthCloseRow, PartnershipRow, TimeEntryRow
+from services.activity.adapters.tables import MentorMonthCloseRow, PartnershipRow, ProgramRow, TimeEntryRow
 from services.activity.domain.activities import ActivityDraft
 from services.activity.domain.meetings import Actor, MeetingChange, MeetingDraft
 from services.activity.domain.time_entries import TimeEntryDraft
 from services.activity.service_layer import commands
+from services.activity.service_layer.compliance import refresh
 from services.activity.service_layer.month_close import close_due_months, close_month
+from services.activity.service_layer.views import partnership_activities
 from services.activity.tests.support import PROGRAM, Store, matched, open_store, program_event
 from shared.contracts.envelope import Cause
-from shared.contracts.matching import PartnershipEnded
+from shared.contracts.matching import MentorPaused, MentorResumed, MetamentorAssigned, PartnershipEnded
 from shared.contracts.program import TimeEntryKind
 from shared.db import Database
 from shared.errors import DomainError
@@ -173,8 +175,6 @@ def test_two_instances_closing_at_once_emit_one_month_closed_per_mentor(store: S
 
 def test_status_changes_emit_partnership_at_risk_once(store: Store) -> None:
     # p1 matched 1 Sep: no meeting by 20 Nov -> at risk (first meeting in 14 days, months short).
-    from services.activity.service_layer.compliance import refresh
-
     with store.unit() as u:
         c = refresh(u, "p1", store.clock.now())
     assert c is not None and c.status == "at_risk"
@@ -198,8 +198,6 @@ def test_activities_complete_a_pip_in_three_stages(store: Store) -> None:
                                                   (("pip_id", "pip-1"),)), STAFF, store.clock.now())
     assert exc.value.problems[0].code == "already_recorded"
     assert [e["stage"] for e in store.emitted("ActivityRecorded")] == ["exploration", "collaboration", "application"]
-    from services.activity.service_layer.views import partnership_activities
-
     with store.db.session() as s:
         view = partnership_activities(s, "p1")
     assert view["pips"][0]["complete"] is True and view["pips"][0]["completed_on"] == "2026-10-01"
@@ -214,3 +212,23 @@ def test_entries_dated_after_the_closing_month_wait_for_their_own_close(store: S
         open_rows = s.exec(select(TimeEntryRow).where(col(TimeEntryRow.closed_month).is_(None))).all()
     assert [r.work_date for r in open_rows] == [date(2026, 12, 3)]
 
+
+
+def test_projection_accepts_matching_events_in_any_order(store_url: str) -> None:
+    st = open_store(store_url)
+    st.apply(MetamentorAssigned(partnership_id="p5", program_id=PROGRAM, metamentor_id="mm1"))
+    st.apply(matched("p5", "m5", datetime(2026, 9, 1, tzinfo=UTC)))
+    st.apply(program_event(revision=2, first_meeting_within_days=30), program_event(revision=1))
+    with st.db.session() as s:
+        row = s.get(PartnershipRow, "p5")
+        assert row is not None and (row.mentor_id, row.metamentor_id, row.matched) == ("m5", "mm1", True)
+        program = s.get(ProgramRow, PROGRAM)
+        assert program is not None and program.revision == 2, "an older revision arriving late is ignored"
+    st.apply(MentorPaused(person_id="m5", program_id=PROGRAM, reason="leave"))
+    with st.unit() as u:
+        assert refresh(u, "p5", st.clock.now()) is None, "a paused mentor's partnership is not judged"
+    st.apply(MentorResumed(person_id="m5", program_id=PROGRAM, capacity=1))
+    with st.unit() as u:
+        c = refresh(u, "p5", st.clock.now())
+    assert c is not None and c.status == "at_risk"
+    st.db.dispose()
