@@ -193,13 +193,19 @@ def prepare_queued(session: Session) -> None:
     for sid in existing:
         q = by_id.pop(sid)
         log.info("statement %s for %s %s exists; MonthClosed ignored", sid, q.event.mentor_id, q.event.month)
-    mentors = list({q.event.mentor_id for q in by_id.values()})
-    history = set(session.exec(
-        select(StatementRow.program_id, StatementRow.mentor_id).where(col(StatementRow.mentor_id).in_(mentors))
-    ).all()) | set(session.exec(
-        select(PendingAdjustmentRow.program_id, PendingAdjustmentRow.mentor_id)
-        .where(col(PendingAdjustmentRow.mentor_id).in_(mentors))
-    ).all()) if mentors else set()
+    history: set[tuple[str, str]] = set()  # mentors with statements or pending adjustments already
+    for program_id in policies:
+        mentors = sorted({q.event.mentor_id for q in by_id.values() if q.event.program_id == program_id})
+        for i in range(0, len(mentors), 500):
+            chunk = mentors[i : i + 500]
+            for model in (StatementRow, PendingAdjustmentRow):
+                history.update(
+                    (program_id, m) for m in session.exec(
+                        select(model.mentor_id).where(
+                            model.program_id == program_id, col(model.mentor_id).in_(chunk)
+                        )
+                    ).all()
+                )
     known = _existing(session, EntryRow.__table__.c.entry_id,  # type: ignore[attr-defined]
                       [e.entry_id for q in by_id.values() for e in q.event.entries])
     fresh: list[tuple[str, _QueuedClose]] = []

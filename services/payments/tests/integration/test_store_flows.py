@@ -24,6 +24,7 @@ from services.payments.tests.support import PROGRAM, Harness, closed, matched, m
 from shared.contracts.activity import MonthClosed, TimeEntryAmended
 from shared.contracts.program import PayPolicy, TimeEntryKind
 from shared.errors import Conflict, DomainError
+from shared.messaging import TransientError
 
 pytestmark = pytest.mark.integration
 OCT_CLOSE = datetime(2026, 11, 1, 12, tzinfo=UTC)  # Sunday 1 Nov: pay day is Monday 2 Nov
@@ -197,3 +198,15 @@ def test_approving_many_at_once_follows_the_same_rules(h: Harness) -> None:
     assert [(a["statement_id"], a["approved_by"]) for a in h.events("PaymentApproved")] == [(ann, "staff-9")]
     assert statement(h, "ann", "2026-10")["status"] == "approved"
     assert [a["action"] for a in h.read(lambda s: views.audit_trail(s, ann))] == ["prepared", "approved"]
+
+
+def test_a_month_closed_before_its_program_is_known_is_retried_not_lost(store_url: str) -> None:
+    harness = Harness(store_url, OCT_CLOSE)
+    october = closed("ann", "2026-10", ("a1", "meeting", 60))
+    with pytest.raises(TransientError, match="not configured yet"):
+        harness.tx(lambda s, e: statements.month_closed(s, e, OCT_CLOSE, october))
+    assert harness.read(lambda s: s.exec(select(StatementRow)).all()) == []
+    harness.tx(lambda s, e: statements.program_configured(s, program()))
+    harness.tx(lambda s, e: statements.month_closed(s, e, OCT_CLOSE, october))
+    assert statement(harness, "ann", "2026-10")["total"] == "40.00"
+    harness.close()
