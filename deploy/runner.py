@@ -61,15 +61,8 @@ def uvicorn(target: str, port: int) -> list[str]:
 
 
 def components(data_dir: Path) -> list[Component]:
-    mail = data_dir / "mail"
+    # notify starts the local SMTP sink itself (MENTORING_DATA_DIR/mail keeps the .eml files).
     return [
-        Component(
-            "smtp-sink",
-            "services/notify/sink.py",
-            [sys.executable, "-m", "services.notify.sink", "--port", "8025", "--dir", str(mail)],
-            8025,
-            ready_path=None,
-        ),
         Component(
             "matching",
             "services/matching/entrypoints/app.py",
@@ -93,7 +86,7 @@ def components(data_dir: Path) -> list[Component]:
             "services/notify/entrypoints/app.py",
             uvicorn("services.notify.entrypoints.app:create_app", 8104),
             8104,
-            env={"MENTORING_SMTP_HOST": "127.0.0.1", "MENTORING_SMTP_PORT": "8025"},
+            env={"MENTORING_MAIL_DIR": str(data_dir / "mail")},
         ),
         Component(
             "gateway", "services/gateway/app.py", uvicorn("services.gateway.app:create_app", 8000), 8000
@@ -179,7 +172,7 @@ def run_system(*, data_dir: Path, kafka_port: int, sample: bool, console: Consol
         console.print(f"ready in {time.monotonic() - started:.1f}s")
         gateway = next((c for c in parts if c.name == "gateway"), None)
         if gateway is not None:
-            from deploy.sample import admin_token, load_sample
+            from deploy.sample_data import admin_token, load_sample
 
             token = admin_token(env)
             console.print(
