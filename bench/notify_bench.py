@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import os
 import socket
 import subprocess
 import sys
@@ -107,9 +108,10 @@ def run(recipients: int, store_url: str | None, connections: int, batch: int) ->
         publish_s = time.perf_counter() - started
         assert published.recipients == recipients, published.recipients
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         stats = runtime.sender.deliver_due()
         deliver_s = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
 
         deadline = time.monotonic() + 30
         while len(list(mail_dir.glob("*.eml"))) < recipients and time.monotonic() < deadline:
@@ -131,6 +133,8 @@ def run(recipients: int, store_url: str | None, connections: int, batch: int) ->
             "deliver_s": round(deliver_s, 2),
             "messages_per_s": round(stats.sent / deliver_s, 1),
             "end_to_end_per_s": round(stats.sent / (publish_s + deliver_s), 1),
+            "sender_cpu_ms_per_message": round(cpu_s * 1000 / max(stats.sent, 1), 2),
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "sent": stats.sent,
             "failed": stats.failed,
             "eml_files": len(files),

@@ -22,8 +22,6 @@ from services.notify.adapters.tables import MessageRow
 from services.notify.domain.messages import MessageIntent
 from shared.db import Database
 
-INSERT_CHUNK = 500  # rows per INSERT (SQLite caps bound parameters per statement)
-
 
 def epoch_ms(instant: datetime) -> int:
     return int(instant.timestamp() * 1000)
@@ -55,12 +53,10 @@ def enqueue(session: Session, intents: Iterable[MessageIntent], cause_id: str, n
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = MessageRow.__table__  # type: ignore[attr-defined]
-    added = 0
-    for start in range(0, len(rows), INSERT_CHUNK):
-        stmt = insert(table).values(rows[start:start + INSERT_CHUNK]).on_conflict_do_nothing()
-        result = session.execute(stmt)
-        added += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
-    return added
+    # One cached statement executed for many rows (SQLAlchemy batches it into multi-row INSERTs);
+    # RETURNING tells which rows were new, whatever the driver reports as rowcount.
+    stmt = insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return len(session.execute(stmt, rows).all())
 
 
 def claim(db: Database, now: datetime, *, hold_ms: int, limit: int) -> tuple[str, list[MessageRow]]:

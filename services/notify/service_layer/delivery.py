@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -182,6 +183,18 @@ def compose(
     )
 
 
+@dataclass
+class _Batch:
+    """Claimed rows, rendered: the emails to send and what is already decided without sending."""
+
+    owner: str
+    rows: Sequence[MessageRow]
+    emails: list[OutgoingEmail] = field(default_factory=list)
+    outcomes: dict[int, Delivery] = field(default_factory=dict)
+    waiting: dict[int, str] = field(default_factory=dict)
+    skipped: set[int] = field(default_factory=set)
+
+
 class MailSender:
     def __init__(
         self,
@@ -207,48 +220,65 @@ class MailSender:
         self.stopping = True
 
     def deliver_due(self, max_batches: int = 1_000_000) -> DeliveryStats:
-        """Send every message due now (batch after batch), return what happened."""
+        """Send every message due now, batch after batch, and return what happened.
+
+        Pipelined: while one batch is on the wire (SMTP threads), the next is claimed and
+        rendered and the previous one recorded, so the CPU work overlaps the network wait."""
         total = DeliveryStats()
-        for _ in range(max_batches):
-            if self.stopping:
-                break
-            owner, rows = message_log.claim(
-                self.db, self.clock.now(),
-                hold_ms=int(self.settings.mail_claim_seconds * 1000), limit=self.settings.mail_batch_size,
-            )
-            if not rows:
-                break
-            total.add(self._deliver(owner, rows))
+        in_flight: tuple[_Batch, Future[list[Delivery]]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-send") as wire:
+            try:
+                for claims_left in range(max_batches, -1, -1):
+                    batch = None if self.stopping or claims_left == 0 else self._claim_and_render()
+                    if in_flight is not None:
+                        done, future = in_flight
+                        deliveries = future.result()
+                        in_flight = (batch, wire.submit(self.mailer.send, batch.emails)) if batch else None
+                        total.add(self._finish(done, deliveries))
+                    elif batch is not None:
+                        in_flight = (batch, wire.submit(self.mailer.send, batch.emails))
+                    if in_flight is None:
+                        break
+            finally:
+                if in_flight is not None:  # an error mid-way: still record what went out
+                    done, future = in_flight
+                    total.add(self._finish(done, future.result()))
         self.totals.add(total)
         return total
 
-    def _deliver(self, owner: str, rows: Sequence[MessageRow]) -> DeliveryStats:
-        stats = DeliveryStats()
-        emails: list[OutgoingEmail] = []
-        outcomes: dict[int, Delivery] = {}
-        waiting: dict[int, str] = {}
-        skipped: set[int] = set()
+    def _claim_and_render(self) -> _Batch | None:
+        owner, rows = message_log.claim(
+            self.db, self.clock.now(),
+            hold_ms=int(self.settings.mail_claim_seconds * 1000), limit=self.settings.mail_batch_size,
+        )
+        if not rows:
+            return None
+        batch = _Batch(owner, rows)
         with self.db.session() as session:
             directory = Directory(session, rows)
-        by_message = {r.message_id: r for r in rows}
         now = self.clock.now()
         for row in rows:
             assert row.id is not None
             try:
-                emails.append(compose(row, directory, self.templates, self.settings, now))
+                batch.emails.append(compose(row, directory, self.templates, self.settings, now))
             except Unresolved as exc:
-                waiting[row.id] = str(exc)
+                batch.waiting[row.id] = str(exc)
             except OptedOut:
-                skipped.add(row.id)
+                batch.skipped.add(row.id)
             except Exception as exc:  # a template or data error: retrying will not help
                 log.exception("cannot render message %s", row.message_id)
-                outcomes[row.id] = Delivery(row.message_id, False, f"render: {type(exc).__name__}: {exc}", True)
-        for delivery in self.mailer.send(emails):
+                batch.outcomes[row.id] = Delivery(row.message_id, False, f"render: {type(exc).__name__}: {exc}", True)
+        return batch
+
+    def _finish(self, batch: _Batch, deliveries: list[Delivery]) -> DeliveryStats:
+        by_message = {r.message_id: r for r in batch.rows}
+        for delivery in deliveries:
             row_id = by_message[delivery.message_id].id
             assert row_id is not None
-            outcomes[row_id] = delivery
-        addressed = {e.message_id: e for e in emails}
-        self._record(owner, rows, outcomes, waiting, skipped, addressed, stats)
+            batch.outcomes[row_id] = delivery
+        stats = DeliveryStats()
+        addressed = {e.message_id: e for e in batch.emails}
+        self._record(batch.owner, batch.rows, batch.outcomes, batch.waiting, batch.skipped, addressed, stats)
         return stats
 
     def _record(
