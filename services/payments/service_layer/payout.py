@@ -19,6 +19,7 @@ from datetime import date, datetime
 
 from sqlalchemy import insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.payments.adapters.tables import (
@@ -168,11 +169,17 @@ def run_payouts(db: Database, emit_for: Callable[[Session], Emit], clock_now: Ca
         day = due_pay_day(now, policy.timezone, policy.pay.pay_day)
         if day is None:
             continue
-        with db.session() as session:
-            if session.get(BatchRow, batch_id_for(program_id, day)) is not None:
-                continue
-            log.info("payout for %s on %s: building the batch", program_id, day)
-            batch = issue_batch(session, emit_for(session), now, program_id, policy, day, item_delay_s=item_delay_s)
-            if batch is not None:
-                issued.append(batch.batch_id)
+        try:
+            with db.session() as session:
+                if session.get(BatchRow, batch_id_for(program_id, day)) is not None:
+                    continue
+                log.info("payout for %s on %s: building the batch", program_id, day)
+                batch = issue_batch(session, emit_for(session), now, program_id, policy, day,
+                                    item_delay_s=item_delay_s)
+                if batch is not None:
+                    issued.append(batch.batch_id)
+        except IntegrityError:
+            # Another instance issued this pay day's batch (or paid one of its items) first; the
+            # constraints refused ours and nothing of it was kept.
+            log.info("payout for %s on %s: another instance issued it first", program_id, day)
     return issued

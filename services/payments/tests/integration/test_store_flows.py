@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -210,3 +211,21 @@ def test_a_month_closed_before_its_program_is_known_is_retried_not_lost(store_ur
     harness.tx(lambda s, e: statements.month_closed(s, e, OCT_CLOSE, october))
     assert statement(harness, "ann", "2026-10")["total"] == "40.00"
     harness.close()
+
+
+def test_two_instances_running_the_payout_at_once_pay_once(h: Harness) -> None:
+    for i in range(30):
+        m = f"mentor-{i}"
+        close_month(h, closed(m, "2026-10", (f"{m}-1", "meeting", 60)))
+    ids = h.read(lambda s: list(s.exec(select(StatementRow.statement_id)).all()))
+    h.tx(lambda s, e: statements.approve_many(s, e, h.clock.now(), ids, "staff"))
+    h.clock.set(NOV_PAY_DAY)
+    other = Harness(h.service.db.url, NOV_PAY_DAY)  # a second instance on the same store
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(payout, h), pool.submit(payout, other)]
+        issued = [r.result(timeout=60) for r in runs]
+    other.close()
+    assert sorted(len(batches) for batches in issued) == [0, 1]
+    assert h.read(lambda s: len(s.exec(select(BatchRow)).all())) == 1
+    assert h.read(lambda s: len(s.exec(select(PayoutItemRow)).all())) == 30
+    assert len(h.events("PayoutIssued")) == 1
