@@ -189,6 +189,11 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
         with db.session() as s:
             return NewsletterOut.of(comms.create_newsletter(s, body.program_id, body.month, who, clock.now()))
 
+    @router.get("/newsletters", response_model=list[NewsletterOut])
+    def list_newsletters(program_id: str) -> list[NewsletterOut]:
+        with db.session() as s:
+            return [NewsletterOut.of(r) for r in comms.list_newsletters(s, program_id)]
+
     @router.get("/newsletters/{newsletter_id}", response_model=NewsletterOut)
     def get_newsletter(newsletter_id: str) -> NewsletterOut:
         with db.session() as s:
@@ -217,6 +222,11 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
         with db.session() as s:
             return AnnouncementOut.of(comms.create_announcement(
                 s, body.program_id, body.audience, body.title, body.body, who, clock.now()))
+
+    @router.get("/announcements/{announcement_id}", response_model=AnnouncementOut)
+    def get_announcement(announcement_id: str) -> AnnouncementOut:
+        with db.session() as s:
+            return AnnouncementOut.of(comms.get_announcement(s, announcement_id))
 
     @router.get("/announcements/{announcement_id}/preview", response_model=Preview)
     def preview_announcement(announcement_id: str) -> Preview:

@@ -157,6 +157,12 @@ def create_newsletter(session: Session, program_id: str, month: str, actor: str,
     return row
 
 
+def list_newsletters(session: Session, program_id: str) -> list[NewsletterRow]:
+    return list(session.exec(
+        select(NewsletterRow).where(NewsletterRow.program_id == program_id).order_by(col(NewsletterRow.month).desc())
+    ).all())
+
+
 def get_newsletter(session: Session, newsletter_id: str) -> NewsletterRow:
     row = session.get(NewsletterRow, newsletter_id)
     if row is None:

@@ -207,7 +207,12 @@ def on_rematch_requested(ctx: HandlerContext, event: RematchRequested) -> None:
 
 def on_incident_reported(ctx: HandlerContext, event: IncidentReported) -> None:
     note_change(ctx, event.partnership_id, "an incident was reported to staff")
-    send(ctx, rules.on_incident_reported(event))
+    partnership = ctx.session.get(PartnershipRow, event.partnership_id)
+    partners = {partnership.mentor_id, partnership.mentee_id} if partnership else set()
+    known = ctx.session.get(PersonRow, (event.program_id, event.reported_by)) is not None
+    if event.reported_by in partners or known:
+        send(ctx, rules.on_incident_reported(event))
+    # else: staff filed it for someone; staff need no acknowledgement from the system
 
 
 # -- activity ------------------------------------------------------------------------------

@@ -208,6 +208,11 @@ def test_incident_acknowledgement_to_the_reporter_only(env: Env) -> None:
     assert ack.subject == "We received your report" and "inc-9" in ack.body()
     assert "disrespectful" not in ack.body()
     assert not [r for r in env.smtp.to(ANA) if "report" in r.subject]
+    # Filed by staff on someone's behalf: no acknowledgement to an address nobody has.
+    env.store.apply(IncidentReported(incident_id="inc-10", partnership_id="p1", program_id=PROGRAM,
+                                     reported_by="staff-7", description="reported by phone"))
+    assert env.store.runtime.deliver_now().waiting == 0
+    assert len(env.smtp.received) == 3
 
 
 def test_metamentor_digest_on_the_digest_weekday_with_status_and_changes(env: Env) -> None:

@@ -49,7 +49,10 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
             assert r.status_code == 200
             r = await client.post("/newsletters", json={"program_id": PROGRAM, "month": "2026-11"})
             assert r.status_code == 409 and r.json()["detail"][0]["code"] == "newsletter_exists"
-            nid = r.json()["detail"][0]["reason"].rsplit(": ", 1)[1]
+            [listed] = (await client.get("/newsletters", params={"program_id": PROGRAM})).json()
+            assert listed["month"] == "2026-11" and listed["status"] == "draft" and listed["created_by"] == "schedule"
+            nid = listed["newsletter_id"]
+            assert r.json()["detail"][0]["reason"].endswith(nid)
             bad = await client.post("/newsletters", json={"program_id": PROGRAM, "month": "Nov"})
             assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "month"
             unknown = await client.post("/newsletters", json={"program_id": "nope", "month": "2026-10"})
@@ -111,6 +114,7 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
             r = await client.post(f"/announcements/{aid}/send", headers={"X-Actor-Id": "staff-2"})
             assert r.status_code == 200 and r.json()["recipients"] == 3 and r.json()["sent_by"] == "staff-2"
             assert (await client.post(f"/announcements/{aid}/send")).status_code == 409
+            assert (await client.get(f"/announcements/{aid}")).json()["status"] == "sent"
             await wait_until(lambda: len(smtp.received) == 12, timeout_s=30)
 
             page = (await client.get("/messages", params={"person_id": "mentor-0", "status": "sent"})).json()
