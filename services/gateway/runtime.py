@@ -4,6 +4,7 @@ metrics. Built once by create_app (and by the CLI for the store alone)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -43,12 +44,24 @@ class Gateway:
         self.metrics = CollectorRegistry()
         self.upstreams = Upstreams(settings, self.metrics, transports)
         self.idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
+        self._missing_routes: dict[str, float] = {}
         self.http_requests = Counter(
             "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.metrics
         )
         self.http_latency = Histogram(
             "http_request_seconds", "HTTP request latency", ["method", "route"], registry=self.metrics
         )
+
+    # Reads by id that a service may not offer (yet): when one answers "no such route", the
+    # gateway uses its fallback for a while instead of asking again on every request.
+    MISSING_ROUTE_RECHECK_S = 60.0
+
+    def route_missing_recently(self, key: str) -> bool:
+        seen = self._missing_routes.get(key)
+        return seen is not None and time.monotonic() - seen < self.MISSING_ROUTE_RECHECK_S
+
+    def note_route_missing(self, key: str) -> None:
+        self._missing_routes[key] = time.monotonic()
 
     async def start(self) -> None:
         await asyncio.to_thread(migrate, self.db, NAME, MIGRATIONS)

@@ -51,13 +51,27 @@ async def _raw(c: Caller, service: str, path: str, params: dict[str, Any] | None
     )
 
 
+_NO_ROUTE = httpx.Response(404, json={"detail": "Not Found"})
+
+
+async def read_by_id(c: Caller, service: str, route: str, path: str) -> httpx.Response:
+    """GET a resource by id from a route the service may not have; remembers a missing route."""
+    key = f"{service} {route}"
+    if c.gateway.route_missing_recently(key):
+        return _NO_ROUTE
+    response = await _raw(c, service, path)
+    if route_missing(response):
+        c.gateway.note_route_missing(key)
+    return response
+
+
 async def partnership(c: Caller, partnership_id: str) -> PartnershipFacts:
     """The partnership as matching knows it; 404 when it does not exist or the caller cannot see it."""
     cache: dict[str, PartnershipFacts] = c.request.state.__dict__.setdefault("partnerships", {})
     if partnership_id in cache:
         return cache[partnership_id]
     found: PartnershipFacts | None = None
-    response = await _raw(c, "matching", f"/partnerships/{seg(partnership_id)}")
+    response = await read_by_id(c, "matching", "/partnerships/{id}", f"/partnerships/{seg(partnership_id)}")
     if response.status_code == 200:
         found = facts_of(response.json())
     elif route_missing(response):  # matching has no read-by-id: look in the caller's programs
@@ -90,7 +104,7 @@ async def require_partnership(c: Caller, partnership_id: str, rule: Any, action:
 
 async def person_program(c: Caller, person_id: str) -> str:
     """The program a mentor / mentee / metamentor is enrolled in (among those the caller reaches)."""
-    response = await _raw(c, "matching", f"/people/{seg(person_id)}")
+    response = await read_by_id(c, "matching", "/people/{id}", f"/people/{seg(person_id)}")
     if response.status_code == 200:
         program_id = str(response.json()["program_id"])
         if c.principal.in_program(program_id):

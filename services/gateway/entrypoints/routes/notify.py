@@ -214,8 +214,7 @@ async def create_announcement(
 
 
 async def _announcement_staff(c: Caller, announcement_id: str) -> None:
-    response = await gateway_of(c.request).upstreams.send(
-        N, "GET", f"/announcements/{seg(announcement_id)}", principal=c.principal, request_id=c.request_id)
+    response = await lookups.read_by_id(c, N, "/announcements/{id}", f"/announcements/{seg(announcement_id)}")
     if lookups.route_missing(response):
         # notify has no read-by-id for announcements: the program cannot be checked, so admins only.
         c.require_admin()

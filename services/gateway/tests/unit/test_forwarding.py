@@ -278,3 +278,22 @@ async def test_ops_clock_and_jobs_reach_every_service(tmp_path) -> None:
             assert call.path == "/admin/clock" and call.json == body
         r = await h.client.post("/api/v1/ops/jobs/payments/pay-day", headers=h.auth("admin"))
         assert r.status_code == 200 and fakes["payments"].mutations()[-1].path == "/admin/jobs/pay-day"
+
+
+async def test_a_missing_read_by_id_is_remembered_and_a_new_one_is_used(env: Env) -> None:
+    for _ in range(3):
+        r = await env.h.client.get("/api/v1/partnerships/pa-1/meetings", headers=env.h.auth("mentor_1"))
+        assert r.status_code == 200
+    direct = [c for c in env.calls("matching", "GET") if c.path == "/partnerships/pa-1"]
+    assert len(direct) == 1  # asked once; then the program's list is used
+    # a matching that offers the read by id is used directly once the gateway re-checks
+    env.fakes["matching"].routes[("GET", "/partnerships/pa-2")] = (200, {
+        "partnership_id": "pa-2", "program_id": "prog-a", "mentor_id": "mentor-2", "mentee_id": "mentee-2",
+        "metamentor_id": "meta-2"})
+    env.h.gateway._missing_routes.clear()
+    env.fakes["matching"].calls.clear()
+    r = await env.h.client.get("/api/v1/partnerships/pa-2/compliance", headers=env.h.auth("mentor_2"))
+    assert r.status_code == 404  # the fake activity has no compliance for pa-2: its refusal, passed on
+    assert [c.path for c in env.calls("matching")] == ["/partnerships/pa-2"]
+    r = await env.h.client.get("/api/v1/partnerships/pa-2/compliance", headers=env.h.auth("mentor_1"))
+    assert r.status_code == 404 and r.json()["detail"][0]["field"] == "partnership_id"
