@@ -1,0 +1,86 @@
+"""Every benchmark in one run: `uv run python -m bench --quick|--full [--only NAME ...]`.
+
+Each benchmark runs as its own process (so one's memory does not count against another's), with
+its wall time and peak resident memory recorded beside the figures it prints (its last JSON
+object). The table is printed and written to bench/results/<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+BENCHES = ("pipeline", "matching", "activity", "payments", "notify")
+
+
+def last_json(text: str) -> Any:
+    """The last complete JSON object a benchmark printed (they print their figures last)."""
+    decoder = json.JSONDecoder()
+    found: Any = None
+    for i, ch in enumerate(text):
+        if ch == "{":
+            try:
+                found, _ = decoder.raw_decode(text[i:])
+            except ValueError:
+                continue
+    return found
+
+
+def run_one(name: str, size: str) -> dict[str, Any]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}_bench", f"--{size}"],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "bench": name,
+        "exit_code": done.returncode,
+        "wall_seconds": round(seconds, 1),
+        # ru_maxrss of children is the largest so far; it is this run's when it grew.
+        "peak_rss_mib": round(peak_kib / 1024) if peak_kib > before else None,
+        "figures": last_json(done.stdout),
+        "stderr_tail": done.stderr.strip().splitlines()[-5:] if done.returncode else [],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true")
+    size.add_argument("--full", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=BENCHES)
+    args = parser.parse_args()
+    chosen = args.only or list(BENCHES)
+    results = []
+    for name in chosen:
+        print(f"== {name} ({'full' if args.full else 'quick'})", flush=True)
+        result = run_one(name, "full" if args.full else "quick")
+        print(json.dumps(result, indent=2), flush=True)
+        results.append(result)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps({"size": "full" if args.full else "quick", "results": results}, indent=2))
+    print(f"\n{'bench':<10} {'exit':>4} {'seconds':>8} {'peak MiB':>9}")
+    for r in results:
+        print(f"{r['bench']:<10} {r['exit_code']:>4} {r['wall_seconds']:>8} {r['peak_rss_mib']!s:>9}")
+    print(f"written to {path}")
+    return 0 if all(r["exit_code"] == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
