@@ -156,6 +156,13 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
         with db.session() as s:
             return MessageOut.of(comms.get_message(s, message_id))
 
+    @router.get("/messages/{message_id}/content", response_model=Preview)
+    def message_content(message_id: str) -> Preview:
+        with db.session() as s:
+            row = comms.get_message(s, message_id)
+            data = comms.render_message(s, message_id, settings, templates)
+            return preview_of({**data, "status": row.status, "recipients": 1})
+
     @router.post("/messages/{message_id}/resend", response_model=MessageOut)
     def resend(message_id: str, who: str = Depends(actor)) -> MessageOut:
         with db.session() as s:

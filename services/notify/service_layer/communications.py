@@ -30,7 +30,7 @@ from services.notify.adapters.templates import Templates
 from services.notify.domain import digest as digest_rules
 from services.notify.domain import newsletter as newsletter_rules
 from services.notify.domain.messages import MessageIntent, MessageKind
-from services.notify.service_layer.delivery import Directory, as_utc, compose
+from services.notify.service_layer.delivery import Directory, OptedOut, Unresolved, as_utc, compose
 from services.notify.service_layer.handlers import policy_of
 from services.notify.settings import NotifySettings
 from shared.clock import local_date
@@ -54,6 +54,9 @@ def enqueue_due_digests(session: Session, now: datetime) -> int:
         today = local_date(now, policy.timezone)
         if not digest_rules.digest_due(today, policy.communication.digest_weekday):
             continue
+        cause = f"digest:{program.program_id}:{today.isoformat()}"
+        if session.exec(select(MessageRow.id).where(MessageRow.cause_id == cause).limit(1)).first() is not None:
+            continue  # today's digests are recorded (the job runs every scheduler interval)
         partnerships = session.exec(
             select(PartnershipRow).where(
                 PartnershipRow.program_id == program.program_id,
@@ -93,7 +96,7 @@ def enqueue_due_digests(session: Session, now: datetime) -> int:
             ]
             intents.append(MessageIntent(metamentor_id, MessageKind.METAMENTOR_DIGEST, program.program_id,
                                          digest_rules.digest_facts(entries, today)))
-        added += message_log.enqueue(session, intents, f"digest:{program.program_id}:{today.isoformat()}", now)
+        added += message_log.enqueue(session, intents, cause, now)
     return added
 
 
@@ -369,3 +372,16 @@ def resend(session: Session, message_id: str, actor: str, now: datetime) -> Mess
     session.expire_all()
     return get_message(session, message_id)
 
+
+
+def render_message(
+    session: Session, message_id: str, settings: NotifySettings, templates: Templates
+) -> dict[str, str]:
+    """A logged message rendered from today's directory (the newsletter from its frozen content)."""
+    row = get_message(session, message_id)
+    try:
+        email = compose(row, Directory(session, [row]), templates, settings)
+    except (Unresolved, OptedOut) as exc:
+        raise Conflict("message_id", f"this message cannot be shown now: {exc}", "not_renderable") from exc
+    return {"to": email.to_address, "subject": email.subject, "text": email.text, "html": email.html,
+            "headers": json.dumps(email.headers)}

@@ -121,6 +121,9 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
             assert page["total"] == 3
             assert {m["kind"] for m in page["items"]} == {"match_introduction", "newsletter", "announcement"}
             assert all(m["recipient_email"] == "mentor-0@example.org" and m["subject"] for m in page["items"])
+            letter = next(m for m in page["items"] if m["kind"] == "newsletter")
+            content = (await client.get(f"/messages/{letter['message_id']}/content")).json()
+            assert content["subject"] == letter["subject"] and "1 meeting held" in content["text"]
             assert (await client.get("/messages", params={"status": "nonsense"})).status_code == 422
             assert (await client.get("/messages/failed")).json()["total"] == 0
             missing = await client.get("/messages/does-not-exist")
