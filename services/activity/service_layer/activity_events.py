@@ -12,17 +12,17 @@ import json
 from services.activity.adapters.tables import ActivityRow, MeetingViewRow
 from services.activity.domain.activities import ActivityKind
 from services.activity.service_layer.compliance import refresh
+from services.activity.service_layer.unit import insert_if_absent
 from shared.clock import ensure_utc
 from shared.contracts.activity import ActivityRecorded, MeetingCorrected, MeetingLogged
 from shared.messaging import HandlerContext
 
 
 def on_meeting_logged(ctx: HandlerContext, event: MeetingLogged) -> None:
-    if ctx.session.get(MeetingViewRow, event.meeting_id) is None:
-        ctx.session.add(MeetingViewRow(
-            meeting_id=event.meeting_id, partnership_id=event.partnership_id, program_id=event.program_id,
-            started_at=ensure_utc(event.started_at), minutes=event.duration_minutes, intentional=event.intentional,
-        ))
+    values = {"meeting_id": event.meeting_id, "partnership_id": event.partnership_id,
+              "program_id": event.program_id, "started_at": ensure_utc(event.started_at),
+              "minutes": event.duration_minutes, "intentional": event.intentional, "voided": False}
+    if insert_if_absent(ctx.session, MeetingViewRow.__table__, values, "meeting_id"):  # type: ignore[attr-defined]
         refresh(ctx, event.partnership_id, ctx.clock.now())
 
 

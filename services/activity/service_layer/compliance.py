@@ -33,41 +33,48 @@ from shared.contracts.activity import PartnershipAtRisk
 from shared.contracts.program import ProgramPolicy
 
 
-def facts_of(session: Session, row: PartnershipRow) -> PartnershipFacts:
-    assert row.started_at is not None
+def facts_of(session: Session, partnership_id: str, started_at: datetime, ended_at: datetime | None
+             ) -> PartnershipFacts:
     view = MeetingViewRow.__table__  # type: ignore[attr-defined]
     acts = ActivityRow.__table__  # type: ignore[attr-defined]
     meetings = [
-        MeetingFact(as_utc(started_at), minutes, intentional)
-        for started_at, minutes, intentional in session.execute(
+        MeetingFact(as_utc(at), minutes, intentional)
+        for at, minutes, intentional in session.execute(
             core_select(view.c.started_at, view.c.minutes, view.c.intentional)
-            .where(view.c.partnership_id == row.partnership_id, view.c.voided.is_(False))
+            .where(view.c.partnership_id == partnership_id, view.c.voided.is_(False))
         )
     ]
     activities = [
         ActivityFact(activity_id, kind, occurred_on, stage, pip_id)
         for activity_id, kind, occurred_on, stage, pip_id in session.execute(
             core_select(acts.c.activity_id, acts.c.kind, acts.c.occurred_on, acts.c.stage, acts.c.pip_id)
-            .where(acts.c.partnership_id == row.partnership_id)
+            .where(acts.c.partnership_id == partnership_id)
         )
     ]
-    return PartnershipFacts(
-        as_utc(row.started_at), as_utc(row.ended_at) if row.ended_at else None, meetings,
-        completed_pip_dates(activities),
-    )
+    return PartnershipFacts(as_utc(started_at), as_utc(ended_at) if ended_at else None, meetings,
+                            completed_pip_dates(activities))
+
+
+def policy_in(session: Session, program_id: str) -> ProgramPolicy | None:
+    """The program's policy, read once per transaction (a consumer batch handles hundreds of events)."""
+    cache: dict[str, ProgramPolicy | None] = session.info.setdefault("activity.policies", {})
+    if program_id not in cache:
+        raw = session.execute(
+            core_select(ProgramRow.__table__.c.policy)  # type: ignore[attr-defined]
+            .where(ProgramRow.__table__.c.program_id == program_id)  # type: ignore[attr-defined]
+        ).scalar()
+        cache[program_id] = parse_policy(raw) if raw is not None else None
+    return cache[program_id]
 
 
 def evaluate_partnership(session: Session, row: PartnershipRow, now: datetime) -> Compliance | None:
     """None when the partnership cannot be judged: not matched yet or its program not configured."""
-    policy = _policy(session, row)
-    return evaluate(policy, facts_of(session, row), now) if policy is not None else None
-
-
-def _policy(session: Session, row: PartnershipRow) -> ProgramPolicy | None:
     if not row.matched or row.started_at is None:
         return None
-    program = session.get(ProgramRow, row.program_id)
-    return parse_policy(program.policy) if program is not None else None
+    policy = policy_in(session, row.program_id)
+    if policy is None:
+        return None
+    return evaluate(policy, facts_of(session, row.partnership_id, row.started_at, row.ended_at), now)
 
 
 def refresh(uow: Unit, partnership_id: str, now: datetime) -> Compliance | None:
@@ -76,40 +83,39 @@ def refresh(uow: Unit, partnership_id: str, now: datetime) -> Compliance | None:
     Ended partnerships and those of a paused mentor keep their last status (nothing is asked of
     them now)."""
     session = uow.session
-    row = session.get(PartnershipRow, partnership_id)
-    if row is None or row.ended_at is not None:
+    p = PartnershipRow.__table__  # type: ignore[attr-defined]
+    m = MentorRow.__table__  # type: ignore[attr-defined]
+    found = session.execute(
+        core_select(p.c.program_id, p.c.mentor_id, p.c.matched, p.c.started_at, p.c.ended_at, p.c.status,
+                    p.c.status_reasons, p.c.status_checked_on, m.c.paused_at)
+        .select_from(p.outerjoin(m, m.c.mentor_id == p.c.mentor_id))
+        .where(p.c.partnership_id == partnership_id)
+    ).first()
+    if found is None:
         return None
-    mentor = session.get(MentorRow, row.mentor_id)
-    if mentor is not None and mentor.paused_at is not None:
+    program_id, mentor_id, matched, started_at, ended_at, previous, old_reasons, checked_on, paused_at = found
+    if not matched or started_at is None or ended_at is not None or paused_at is not None:
         return None
-    policy = _policy(session, row)
+    policy = policy_in(session, program_id)
     if policy is None:
         return None
-    compliance = evaluate(policy, facts_of(session, row), now)
+    compliance = evaluate(policy, facts_of(session, partnership_id, started_at, None), now)
     today = local_date(now, policy.timezone)
     reasons = json.dumps(compliance.reasons)
-    previous = row.status
     new = compliance.status.value
-    if previous == new and row.status_reasons == reasons and row.status_checked_on == today:
+    if previous == new and old_reasons == reasons and checked_on == today:
         return compliance
-    same_as_read = (
-        col(PartnershipRow.status) == previous if previous is not None else col(PartnershipRow.status).is_(None)
-    )
-    result = session.execute(
-        update(PartnershipRow)
-        .where(col(PartnershipRow.partnership_id) == partnership_id, same_as_read)
+    same_as_read = p.c.status == previous if previous is not None else p.c.status.is_(None)
+    changed_here = session.execute(
+        update(p).where(p.c.partnership_id == partnership_id, same_as_read)
         .values(status=new, status_reasons=reasons, status_checked_on=today)
-        .returning(col(PartnershipRow.partnership_id))
-        .execution_options(synchronize_session=False)
-    )
-    changed_here = result.first() is not None
-    session.expire(row)
+        .returning(p.c.partnership_id)
+    ).first() is not None
     first_and_fine = previous is None and new == Status.ON_TRACK
     if changed_here and previous != new and not first_and_fine:
         uow.emit(PartnershipAtRisk(
-            partnership_id=partnership_id, program_id=row.program_id, mentor_id=row.mentor_id,
-            status=compliance.status.value, previous_status=previous,
-            reasons=compliance.reasons,
+            partnership_id=partnership_id, program_id=program_id, mentor_id=mentor_id,
+            status=compliance.status.value, previous_status=previous, reasons=compliance.reasons,
         ))
     return compliance
 

@@ -20,13 +20,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, text, update
 from sqlalchemy import select as core_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from services.activity.adapters.tables import MentorMonthCloseRow, MonthCloseRow, ProgramRow, TimeEntryRow
 from services.activity.domain.calendar import first_day, next_month
 from services.activity.domain.month_close import close_due_at, latest_due_month, months_to_close
-from services.activity.service_layer.unit import parse_policy
+from services.activity.service_layer.unit import insert_if_absent, parse_policy
 from shared.contracts.activity import MonthClosed
 from shared.contracts.envelope import Cause
 from shared.contracts.program import TimeEntryKind
@@ -57,15 +56,7 @@ class CloseSummary:
 def _insert_close_row(session: Session, program_id: str, month: str, now: datetime, triggered_by: str) -> bool:
     values = {"program_id": program_id, "month": month, "closed_at": now, "triggered_by": triggered_by,
               "mentors": 0, "entries": 0, "late_entries": 0, "minutes_by_kind": "{}"}
-    table = MonthCloseRow.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
-    # RETURNING says whether this transaction inserted the row (rowcount is not reliable here).
-    return session.execute(stmt.returning(table.c.month)).first() is not None
+    return insert_if_absent(session, MonthCloseRow.__table__, values, "month")  # type: ignore[attr-defined]
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

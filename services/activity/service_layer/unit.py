@@ -4,8 +4,10 @@ Both an HTTP transaction (shared.service.Transaction) and a consumer's HandlerCo
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from services.activity.adapters.tables import ProgramRow
@@ -38,3 +40,14 @@ def require_policy(session: Session, program_id: str, field: str = "program_id")
     if policy is None:
         raise NotFound(field, f"program {program_id!r} is not configured (yet)")
     return policy
+
+
+def insert_if_absent(session: Session, table: Table, values: dict[str, Any], key: str) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when this statement inserted the row."""
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+    # RETURNING says whether a row was inserted (rowcount is not reliable through the ORM session).
+    return session.execute(stmt.returning(table.c[key])).first() is not None
