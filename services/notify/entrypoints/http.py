@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from services.notify.adapters.tables import AnnouncementRow, MessageRow, NewsletterRow
@@ -181,11 +183,28 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
             row = comms.set_preferences(s, person_id, body.newsletter, who, clock.now())
             return PreferencesOut(person_id=person_id, newsletter=row.newsletter)
 
-    @router.api_route("/unsubscribe/{person_id}", methods=["GET", "POST"], response_model=PreferencesOut)
-    def unsubscribe(person_id: str, token: str) -> PreferencesOut:
-        """The List-Unsubscribe link (one click, RFC 8058): signed per person, no login needed."""
+    def check_token(person_id: str, token: str) -> None:
         if not token_is_valid(settings.unsubscribe_secret.get_secret_value(), person_id, token):
             raise Forbidden("token", "this unsubscribe link is not valid", "bad_token")
+
+    @router.get("/unsubscribe/{person_id}", response_class=HTMLResponse)
+    def unsubscribe_page(person_id: str, token: str) -> HTMLResponse:
+        """The link in the newsletter's text: a page with one button. A GET changes nothing, so
+        mail scanners that open links cannot unsubscribe anyone."""
+        check_token(person_id, token)
+        page = (
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Unsubscribe</title></head>"
+            "<body><p>Stop receiving the monthly newsletter? Emails about your matches, meetings and "
+            "payments will still come.</p>"
+            f"<form method=\"post\" action=\"?token={html.escape(token)}\">"
+            "<button type=\"submit\">Unsubscribe from the newsletter</button></form></body></html>"
+        )
+        return HTMLResponse(page)
+
+    @router.post("/unsubscribe/{person_id}", response_model=PreferencesOut)
+    def unsubscribe(person_id: str, token: str) -> PreferencesOut:
+        """One-click unsubscribe (RFC 8058, List-Unsubscribe-Post): signed per person, no login."""
+        check_token(person_id, token)
         with db.session() as s:
             row = comms.set_preferences(s, person_id, False, f"unsubscribe-link:{person_id}", clock.now())
             return PreferencesOut(person_id=person_id, newsletter=row.newsletter)

@@ -101,7 +101,11 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
             # The one-click link: no login, signed for that person only.
             forged = await client.post(f"/unsubscribe/{person}", params={"token": "0" * 32})
             assert forged.status_code == 403 and forged.json()["detail"][0]["field"] == "token"
-            r = await client.post(urlparse(link).path + "?" + urlparse(link).query)
+            url = urlparse(link).path + "?" + urlparse(link).query
+            page = await client.get(url)  # opening the link (or a mail scanner doing so) changes nothing
+            assert page.status_code == 200 and '<form method="post"' in page.text
+            assert (await client.get(f"/people/{person}/preferences")).json()["newsletter"] is True
+            r = await client.post(url)
             assert r.status_code == 200 and r.json()["newsletter"] is False
             assert (await client.get(f"/people/{person}/preferences")).json()["newsletter"] is False
 
