@@ -102,22 +102,29 @@ async def require_partnership(c: Caller, partnership_id: str, rule: Any, action:
     return facts
 
 
-async def person_program(c: Caller, person_id: str) -> str:
-    """The program a mentor / mentee / metamentor is enrolled in (among those the caller reaches)."""
+async def person_record(c: Caller, person_id: str, kinds: tuple[str, ...] = PEOPLE_KINDS) -> tuple[str, str]:
+    """(program id, kind) of a mentor / mentee / metamentor, among the programs the caller reaches;
+    kind is "mentor", "mentee" or "metamentor"."""
     response = await read_by_id(c, "matching", "/people/{id}", f"/people/{seg(person_id)}")
     if response.status_code == 200:
-        program_id = str(response.json()["program_id"])
-        if c.principal.in_program(program_id):
-            return program_id
+        found = response.json()
+        program_id, kind = str(found["program_id"]), str(found.get("kind", ""))
+        if c.principal.in_program(program_id) and f"{kind}s" in kinds:
+            return program_id, kind
     elif route_missing(response):
         for program_id in await programs_in_reach(c):
-            for kinds in PEOPLE_KINDS:
-                people = await c.read("matching", f"/programs/{seg(program_id)}/{kinds}")
+            for kind_list in kinds:
+                people = await c.read("matching", f"/programs/{seg(program_id)}/{kind_list}")
                 if any(p.get("person_id") == person_id for p in people):
-                    return program_id
+                    return program_id, kind_list.removesuffix("s")
     elif response.status_code != 404:
         checked("matching", response)
     raise NotFound("person_id", f"no person {person_id}")
+
+
+async def person_program(c: Caller, person_id: str, kinds: tuple[str, ...] = PEOPLE_KINDS) -> str:
+    """The program a mentor / mentee / metamentor is enrolled in (among those the caller reaches)."""
+    return (await person_record(c, person_id, kinds))[0]
 
 
 async def owned(c: Caller, service: str, path: str, field: str, ident: str) -> dict[str, Any]:

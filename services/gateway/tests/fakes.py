@@ -163,7 +163,10 @@ def notify() -> FakeService:
     f.routes[("GET", "/people/mentee-1/preferences")] = (200, {"person_id": "mentee-1", "newsletter": True})
     f.routes[("GET", "/newsletters/nl-a")] = (200, {"newsletter_id": "nl-a", "program_id": "prog-a"})
     f.routes[("GET", "/newsletters/nl-a/preview")] = (200, {"subject": "October"})
+    f.routes[("GET", "/announcements/ann-a")] = (200, {"announcement_id": "ann-a", "program_id": "prog-a"})
     f.routes[("GET", "/announcements/ann-a/preview")] = (200, {"subject": "Dates"})
+    f.routes[("GET", "/messages/m-1/content")] = (200, {"subject": "Welcome", "text": "Hello"})
+    f.routes[("GET", "/newsletters")] = (200, [{"newsletter_id": "nl-a", "program_id": "prog-a"}])
     return f
 
 

@@ -127,7 +127,7 @@ async def _mentor_program(c: Caller, mentor_id: str) -> str:
     is_self = c.principal.is_person(Role.MENTOR, mentor_id)
     if not (is_self or c.principal.role in STAFF_ROLES):
         raise Forbidden("mentor_id", "only the mentor or the program's staff may do this")
-    program_id = await lookups.person_program(c, mentor_id)
+    program_id = await lookups.person_program(c, mentor_id, ("mentors",))
     if not can_act_as_mentor(c.principal, program_id, mentor_id):
         raise Forbidden("mentor_id", "only the mentor or the program's staff may do this")
     return program_id

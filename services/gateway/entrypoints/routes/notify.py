@@ -104,6 +104,13 @@ async def get_message(message_id: str = MessageId, c: Caller = Depends(caller)) 
     return await _message(c, message_id)
 
 
+@router.get("/messages/{message_id}/content", summary="The email as it was sent: subject, text and HTML "
+            "(staff; its recipient)")
+async def message_content(message_id: str = MessageId, c: Caller = Depends(caller)) -> Response:
+    await _message(c, message_id)
+    return await c.forward(N)
+
+
 @router.post("/messages/{message_id}/resend", dependencies=mutation, summary="Send a failed email again (staff)")
 async def resend(message_id: str = MessageId, c: Caller = Depends(caller)) -> Response:
     message = await _message(c, message_id)
@@ -166,6 +173,13 @@ async def create_newsletter(body: dict[str, Any] = json_body({"program_id": "pro
     return await c.forward(N, json=body)
 
 
+@router.get("/newsletters", summary="A program's newsletters, drafts and issues (staff)")
+async def list_newsletters(program_id: str = Query(..., max_length=200, examples=["prog-mentormt"]),
+                           c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(N, params={"program_id": program_id})
+
+
 async def _newsletter(c: Caller, newsletter_id: str) -> dict[str, Any]:
     newsletter = await lookups.owned(c, N, f"/newsletters/{seg(newsletter_id)}", "newsletter_id", newsletter_id)
     c.require_staff(str(newsletter["program_id"]))
@@ -213,18 +227,28 @@ async def create_announcement(
     return await c.forward(N, json=body)
 
 
-async def _announcement_staff(c: Caller, announcement_id: str) -> None:
+async def _announcement_staff(c: Caller, announcement_id: str) -> dict[str, Any] | None:
     response = await lookups.read_by_id(c, N, "/announcements/{id}", f"/announcements/{seg(announcement_id)}")
     if lookups.route_missing(response):
-        # notify has no read-by-id for announcements: the program cannot be checked, so admins only.
+        # A notify without a read by id for announcements: the program cannot be checked, so admins only.
         c.require_admin()
-        return
+        return None
     if response.status_code == 404:
         raise NotFound("announcement_id", f"no announcement {announcement_id}")
-    program_id = str(checked(N, response).json().get("program_id"))
+    announcement: dict[str, Any] = checked(N, response).json()
+    program_id = str(announcement.get("program_id"))
     if not c.principal.in_program(program_id):
         raise NotFound("announcement_id", f"no announcement {announcement_id}")
     c.require_staff(program_id)
+    return announcement
+
+
+@router.get("/announcements/{announcement_id}", summary="An announcement, draft or sent (staff)")
+async def get_announcement(announcement_id: str = AnnouncementId, c: Caller = Depends(caller)) -> dict[str, Any]:
+    announcement = await _announcement_staff(c, announcement_id)
+    if announcement is None:
+        return dict(await c.read(N, f"/announcements/{seg(announcement_id)}"))
+    return announcement
 
 
 @router.get("/announcements/{announcement_id}/preview", summary="An announcement as recipients would get it (staff)")

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.gateway.adapters.tables import GatewayToken, GatewayUser
-from services.gateway.domain.access import Principal, Role, can_manage_user
+from services.gateway.domain.access import PARTICIPANT_ROLES, Principal, Role, can_manage_user
+from services.gateway.entrypoints import lookups
 from services.gateway.entrypoints.deps import API_PREFIX, Caller, caller, mutation
 from services.gateway.service_layer import accounts
-from shared.errors import Forbidden, NotFound
+from shared.errors import DomainError, Forbidden, NotFound
 
 router = APIRouter(prefix=API_PREFIX, tags=["users"])
 
@@ -103,6 +104,15 @@ async def me(c: Caller = Depends(caller)) -> MeOut:
 async def create_user(body: UserIn, c: Caller = Depends(caller)) -> UserOut:
     if not can_manage_user(c.principal, body.role, body.program_ids):
         raise Forbidden("role", f"you may not create a {body.role.value} in programs {body.program_ids}")
+    if body.role in PARTICIPANT_ROLES and body.person_id:
+        # The user must be the person matching enrolled, as that kind, in one of the user's programs.
+        try:
+            program_id = await lookups.person_program(c, body.person_id, (f"{body.role.value}s",))
+        except NotFound:
+            program_id = None
+        if program_id not in body.program_ids:
+            raise DomainError("person_id", f"no {body.role.value} {body.person_id} is enrolled in "
+                              f"{', '.join(body.program_ids) or 'these programs'}", "unknown_person")
     gw = c.gateway
 
     def run() -> GatewayUser:
@@ -143,7 +153,7 @@ async def _user_in_reach(c: Caller, user_id: str) -> GatewayUser:
 UserId = Path(description="A gateway user id", examples=["usr_0f1e2d3c4b5a6978"], max_length=40)
 
 
-@router.get("/users/{user_id}", response_model=UserOut)
+@router.get("/users/{user_id}", response_model=UserOut, summary="A user (admin; their coordinator; themselves)")
 async def get_user(user_id: str = UserId, c: Caller = Depends(caller)) -> UserOut:
     return _user_out(await _user_in_reach(c, user_id))
 

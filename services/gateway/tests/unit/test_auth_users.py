@@ -9,6 +9,7 @@ from sqlmodel import select
 from services.gateway.adapters.tables import GatewayToken, GatewayUser
 from services.gateway.domain.access import Role
 from services.gateway.service_layer.accounts import hash_token
+from services.gateway.tests.fakes import matching
 from services.gateway.tests.support import running_gateway
 
 pytestmark = pytest.mark.unit
@@ -49,7 +50,7 @@ async def test_tokens_are_stored_hashed_and_can_be_revoked(tmp_path) -> None:
 
 
 async def test_who_may_create_users(tmp_path) -> None:
-    async with running_gateway(tmp_path) as h:
+    async with running_gateway(tmp_path, {"matching": matching().app()}) as h:
         h.user("ops", Role.ADMIN)
         h.user("coord", Role.COORDINATOR, ["prog-a"])
         h.user("mentor", Role.MENTOR, ["prog-a"], "mentor-1")
@@ -66,6 +67,11 @@ async def test_who_may_create_users(tmp_path) -> None:
         # the same person cannot get two users of the same role
         dup = await h.client.post("/api/v1/users", json=mentee, headers=h.auth("ops"))
         assert dup.status_code == 409 and dup.json()["detail"][0]["field"] == "person_id"
+        # the person must be enrolled in matching, as that kind, in one of the user's programs
+        for wrong in ({**mentee, "person_id": "mentee-b"}, {**mentee, "person_id": "nobody"},
+                      {**mentee, "role": "mentor", "person_id": "mentee-2"}):
+            r = await h.client.post("/api/v1/users", json=wrong, headers=h.auth("coord"))
+            assert r.status_code == 400 and r.json()["detail"][0]["code"] == "unknown_person", wrong
         missing = await h.client.post("/api/v1/users", json={"name": "Z", "role": "mentor", "program_ids": ["prog-a"]},
                                       headers=h.auth("ops"))
         assert missing.status_code == 400 and missing.json()["detail"][0]["field"] == "person_id"

@@ -102,9 +102,11 @@ CASES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/newsletters/nl-a/preview", None, STAFF_A),
     ("POST", "/newsletters/nl-a/publish", None, STAFF_A),
     ("POST", "/announcements", {"program_id": "prog-a", "audience": "mentors", "title": "T", "body": "B"}, STAFF_A),
-    # notify has no read of an announcement by id, so its program cannot be checked: admins only
-    ("GET", "/announcements/ann-a/preview", None, {"admin"}),
-    ("POST", "/announcements/ann-a/send", None, {"admin"}),
+    ("GET", "/announcements/ann-a", None, STAFF_A),
+    ("GET", "/announcements/ann-a/preview", None, STAFF_A),
+    ("POST", "/announcements/ann-a/send", None, STAFF_A),
+    ("GET", "/messages/m-1/content", None, STAFF_A | {"mentee_1"}),
+    ("GET", "/newsletters?program_id=prog-a", None, STAFF_A),
 ]
 
 
@@ -190,6 +192,19 @@ LISTS = [("GET", "/programs"), ("GET", "/programs/prog-a/mentors"), ("GET", "/st
          ("POST", "/unsubscribe/mentee-1?token=t")]
 
 
+async def test_without_a_read_of_an_announcement_only_admins_send_it(env: World) -> None:
+    announcement = env.fakes["notify"].routes.pop(("GET", "/announcements/ann-a"))
+    env.h.gateway._missing_routes.clear()
+    try:
+        env.reset()
+        assert (await env.call("coord_a", "POST", "/announcements/ann-a/send")).status_code == 403
+        assert env.writes() == []
+        assert (await env.call("admin", "POST", "/announcements/ann-a/send")).status_code == 200
+    finally:
+        env.fakes["notify"].routes[("GET", "/announcements/ann-a")] = announcement
+        env.h.gateway._missing_routes.clear()
+
+
 async def test_a_coordinator_cannot_slip_another_programs_statement_into_a_bulk_approval(env: World) -> None:
     env.reset()
     r = await env.call("coord_a", "POST", "/statements/approvals", {"statement_ids": ["st-1", "st-b"]})
@@ -210,7 +225,7 @@ async def test_every_call_the_gateway_makes_exists_in_the_real_service(env: Worl
             seen |= {(c.service, c.method, c.path) for f in env.fakes.values() for c in f.calls}
     # the fallbacks used when a service offers no read by id (tolerated misses, documented in lookups)
     optional = {("matching", "GET", "/partnerships/pa-1"), ("matching", "GET", "/people/mentor-1"),
-                ("matching", "GET", "/people/mentee-1"), ("notify", "GET", "/announcements/ann-a")}
+                ("matching", "GET", "/people/mentee-1")}
     missing = [
         call for call in sorted(seen - optional)
         if not any(m == call[1] and rx.match(call[2]) for m, rx in real[call[0]])
