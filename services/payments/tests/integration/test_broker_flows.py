@@ -4,9 +4,10 @@ re-run payout pay nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -20,8 +21,10 @@ from services.payments.entrypoints.app import PaymentsSettings, create_app
 from services.payments.service_layer.statements import statement_id_for
 from services.payments.tests.support import PROGRAM, closed, matched, mentor, program
 from shared.clock import ManualClock
+from shared.contracts.activity import TimeEntryAmended
 from shared.contracts.base import Event
 from shared.contracts.envelope import Cause, new_envelope
+from shared.contracts.program import TimeEntryKind
 from shared.messaging.admin import ensure_topics
 from shared.service import Service
 from shared.topics import PAYMENTS
@@ -87,6 +90,26 @@ async def test_redelivery_repeated_approval_and_rerun_payout_pay_once(tmp_path, 
         listed = (await client.get("/statements", params={"status": "in_review"})).json()
         assert [s["mentor_id"] for s in listed] == ["bob"]
 
+        # Staff ask bob about an entry; bob corrects it in activity; the statement comes back.
+        bob = statement_id_for(PROGRAM, "bob", "2026-10")
+        asked = await client.post(f"/statements/{bob}/clarifications", headers={"X-Actor-Id": "staff-7"},
+                                  json={"entry_ids": ["b1"], "question": "Was this an intentional meeting?"})
+        assert asked.status_code == 201 and asked.json()["status"] == "clarification"
+        await publish_events(bootstrap, [TimeEntryAmended(
+            entry_id="b1", mentor_id="bob", program_id=PROGRAM, kind=TimeEntryKind.MEETING,
+            work_date=date(2026, 10, 3), minutes=45, reason="it was 45 minutes", month="2026-10")],
+            prefix=prefix, producer="activity")
+
+        async def bob_back_in_review() -> bool:
+            st = (await client.get(f"/statements/{bob}")).json()
+            return (st["status"], st["revision"], st["total"]) == ("in_review", 2, "30.00")
+
+        for _ in range(300):
+            if await bob_back_in_review():
+                break
+            await asyncio.sleep(0.1)
+        assert await bob_back_in_review()
+
         over = await client.post("/reimbursements", headers={"X-Actor-Id": "staff-7"}, json={
             "partnership_id": "pa-1", "kind": "travel", "amount": "350.00", "spent_on": "2026-10-20"})
         assert over.status_code == 409
@@ -126,7 +149,7 @@ async def test_redelivery_repeated_approval_and_rerun_payout_pay_once(tmp_path, 
             if await read_out():
                 break
         assert {t: len(v) for t, v in by_type.items()} == {
-            "StatementPrepared": 2, "PaymentApproved": 1, "ReimbursementRefused": 1, "ReimbursementApproved": 1,
+            "StatementPrepared": 3, "ClarificationRequested": 1, "PaymentApproved": 1, "ReimbursementRefused": 1, "ReimbursementApproved": 1,
             "PayoutIssued": 1,
         }
         assert by_type["PaymentApproved"][0]["correlation_id"] == "approve-1"
