@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from services.notify.adapters.tables import AnnouncementRow, MessageRow, NewsletterRow
 from services.notify.adapters.templates import Templates
@@ -68,7 +68,8 @@ class NewsletterIn(BaseModel):
 class NewsletterItemIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=5000)
-    on: date | None = Field(default=None, description="a date to list under important dates")
+    # Sent as "date" (or "on"): a date to list under the newsletter's important dates.
+    on: date | None = Field(default=None, validation_alias=AliasChoices("date", "on"))
 
 
 class NewsletterOut(BaseModel):

@@ -59,7 +59,7 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
             assert unknown.status_code == 404 and unknown.json()["detail"][0]["field"] == "program_id"
 
             r = await client.post(f"/newsletters/{nid}/items",
-                                  json={"title": "Mentor meet-up", "body": "Join us at the library.", "on": "2026-12-12"})
+                                  json={"title": "Mentor meet-up", "body": "Join us at the library.", "date": "2026-12-12"})
             assert r.status_code == 201, r.text
             r = await client.put("/people/mentee-2/preferences", json={"newsletter": False},
                                  headers={"X-Actor-Id": "mentee-2"})
