@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 
 from services.activity.domain.errors import Problems
-from shared.errors import Conflict
+from shared.errors import Conflict, DomainError
 
 
 class ActivityKind(StrEnum):
@@ -92,13 +92,10 @@ class PipProgress:
 
 
 def validate_activity(draft: ActivityDraft, today_local: date, existing: Iterable[ActivityFact]) -> None:
+    if draft.kind not in {k.value for k in ActivityKind}:
+        raise DomainError("kind", f"must be one of {', '.join(k.value for k in ActivityKind)}", "unknown_kind")
+    kind = ActivityKind(draft.kind)
     problems = Problems()
-    try:
-        kind = ActivityKind(draft.kind)
-    except ValueError:
-        problems.add("kind", f"must be one of {', '.join(k.value for k in ActivityKind)}", "unknown_kind")
-        problems.raise_if_any()
-        raise  # unreachable: raise_if_any raised
     if kind == ActivityKind.PIP_STAGE:
         if draft.stage not in {s.value for s in PipStage}:
             problems.add("stage", f"a PIP stage must be one of {', '.join(s.value for s in PipStage)}", "unknown_stage")

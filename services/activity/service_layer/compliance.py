@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy import select as core_select
@@ -31,6 +30,7 @@ from services.activity.service_layer.unit import Unit, parse_policy
 from shared.clock import local_date
 from shared.contracts.activity import PartnershipAtRisk
 from shared.contracts.program import ProgramPolicy
+from shared.db import Database
 
 
 def facts_of(session: Session, partnership_id: str, started_at: datetime, ended_at: datetime | None
@@ -132,7 +132,7 @@ def due_for_check(session: Session, program_id: str, today_local: date, limit: i
     ).all())
 
 
-def sweep(db: Any, new_unit: Callable[[], ContextManager[Unit]], now: datetime, *, batch: int = 200,
+def sweep(db: Database, new_unit: Callable[[], ContextManager[Unit]], now: datetime, *, batch: int = 200,
           limit_per_program: int = 100_000) -> int:
     """The daily re-evaluation (statuses change with time alone: a month ends, a gap grows).
     Each partnership is checked once per local day; returns how many were checked now."""
