@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlmodel import select
 
+from services.activity.adapters.tables import MonthCloseRow
 from services.activity.entrypoints.app import create_app
 from services.activity.tests.support import PROGRAM, matched, program_event
 from shared.clock import ManualClock
@@ -205,3 +207,31 @@ async def test_two_instances_closing_the_same_month_at_once_emit_one_month_close
         closed = await events_of(bootstrap, prefix, "MonthClosed")
         assert sorted(body["mentor_id"] for _, body in closed) == ["m0", "m1", "m2"]
         assert sum(len(body["entries"]) for _, body in closed) == 30
+
+
+async def test_the_scheduler_closes_the_month_when_the_injected_clock_passes_grace(
+    tmp_path: Path, bootstrap: str
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    await ensure_topics(bootstrap, prefix=prefix)
+    clock = ManualClock(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))  # November closes 4 Dec 00:00 Denver
+    settings = settings_for(tmp_path, bootstrap, prefix).model_copy(update={"scheduler_interval_seconds": 0.1})
+    app = create_app(settings, clock)
+    service: Service = app.state.service
+    await publish_events(bootstrap, [program_event()], prefix=prefix, clock=clock)
+    async with running(app) as client:
+        await wait_until(lambda: service.consumers[0][0].stats.processed >= 1, timeout_s=60)
+        r = await client.post("/time-entries", headers=STAFF, json={
+            "program_id": PROGRAM, "mentor_id": "m1", "kind": "training", "work_date": "2026-11-30", "minutes": 50})
+        assert r.status_code == 201
+        await asyncio.sleep(0.5)  # several scheduler runs: not due yet
+        status = (await client.get(f"/programs/{PROGRAM}/month-closes")).json()
+        assert status["closed"] == [] and status["next_close_at"] == "2026-12-04T07:00:00+00:00"
+        clock.set(datetime(2026, 12, 4, 7, 0, tzinfo=UTC))
+
+        def closed() -> list[Any]:
+            with service.db.session() as s:
+                return list(s.exec(select(MonthCloseRow)).all())
+
+        [row] = await wait_until(closed, timeout_s=10)
+        assert (row.month, row.triggered_by, row.entries) == ("2026-11", "scheduler", 1)
