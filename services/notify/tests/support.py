@@ -7,24 +7,31 @@ import email
 import email.policy
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
+from fastapi import FastAPI
+from sqlmodel import select
 
+from services.notify.adapters.tables import MessageRow
 from services.notify.entrypoints.app import NotifyRuntime, build
 from services.notify.settings import NotifySettings
 from shared.clock import ManualClock
 from shared.contracts.base import Event
 from shared.contracts.envelope import Cause, new_envelope
 from shared.contracts.envelope import Envelope as EventEnvelope
+from shared.contracts.matching import MenteeEnrolled, MenteeMatched, MentorEnrolled, ProgramConfigured
+from shared.contracts.program import ProgramPolicy
 from shared.messaging import HandlerContext
+from tests.support import wait_until
 
 
 @dataclass
@@ -121,3 +128,52 @@ class Store:
         with self.runtime.service.db.session() as session:
             handler = self.handlers[type(event)]
             handler(HandlerContext(session, env, self.clock, self.runtime.service.outbox), event)
+
+
+# -- running the service on the real broker -----------------------------------------------------
+PROGRAM = "prog-1"
+
+
+def people(n: int) -> list[Event]:
+    out: list[Event] = [ProgramConfigured(program_id=PROGRAM, name="Reps", policy=ProgramPolicy())]
+    for i in range(n):
+        out.append(MentorEnrolled(person_id=f"mentor-{i}", program_id=PROGRAM, name=f"Mentor {i}",
+                                  email=f"mentor-{i}@example.org"))
+        out.append(MenteeEnrolled(person_id=f"mentee-{i}", program_id=PROGRAM, name=f"Mentee {i}",
+                                  email=f"mentee-{i}@example.org"))
+    return out
+
+
+def match(i: int, mentor: int | None = None) -> MenteeMatched:
+    return MenteeMatched(partnership_id=f"p-{i}", program_id=PROGRAM, mentor_id=f"mentor-{mentor if mentor is not None else i}",
+                         mentee_id=f"mentee-{i}", started_at=datetime(2026, 11, 2, tzinfo=UTC))
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app)
+        client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://notify"))
+        await wait_until(lambda: app.state.service.broker_connected, timeout_s=60)
+        yield client
+
+
+def runtime(app: FastAPI) -> NotifyRuntime:
+    rt: NotifyRuntime = app.state.notify
+    return rt
+
+
+def rows(app: FastAPI) -> list[MessageRow]:
+    with runtime(app).service.db.session() as s:
+        return list(s.exec(select(MessageRow)).all())
+
+
+def service_settings(
+    tmp_path: Path, port: int, store_url: str, bootstrap: str, prefix: str, **kw: Any
+) -> NotifySettings:
+    """Settings for a service on the real broker, isolated by a topic prefix."""
+    return settings_for(tmp_path, port, database_url=store_url, kafka_bootstrap_servers=bootstrap,
+                        topic_prefix=prefix, **kw)
+
+

@@ -6,69 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import OffsetAndMetadata
-from fastapi import FastAPI
-from sqlmodel import select
 
-from services.notify.adapters.tables import MessageRow
-from services.notify.entrypoints.app import NotifyRuntime, create_app
-from services.notify.tests.support import RecordingSMTP, settings_for, smtp_server
+from services.notify.entrypoints.app import create_app
+from services.notify.tests.support import (
+    PROGRAM,
+    RecordingSMTP,
+    match,
+    people,
+    rows,
+    running,
+    runtime,
+    service_settings,
+    smtp_server,
+)
 from shared.contracts.base import Event
 from shared.contracts.envelope import Envelope
-from shared.contracts.matching import MenteeEnrolled, MenteeMatched, MentorEnrolled, ProgramConfigured
-from shared.contracts.program import ProgramPolicy
 from shared.messaging.admin import ensure_topics
 from shared.topics import MATCHING, NOTIFY
 from tests.support import headers_of, publish_events, read_topic, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
-PROGRAM = "prog-1"
-
-
-def people(n: int) -> list[Event]:
-    out: list[Event] = [ProgramConfigured(program_id=PROGRAM, name="Reps", policy=ProgramPolicy())]
-    for i in range(n):
-        out.append(MentorEnrolled(person_id=f"mentor-{i}", program_id=PROGRAM, name=f"Mentor {i}",
-                                  email=f"mentor-{i}@example.org"))
-        out.append(MenteeEnrolled(person_id=f"mentee-{i}", program_id=PROGRAM, name=f"Mentee {i}",
-                                  email=f"mentee-{i}@example.org"))
-    return out
-
-
-def match(i: int, mentor: int | None = None) -> MenteeMatched:
-    return MenteeMatched(partnership_id=f"p-{i}", program_id=PROGRAM, mentor_id=f"mentor-{mentor if mentor is not None else i}",
-                         mentee_id=f"mentee-{i}", started_at=datetime(2026, 11, 2, tzinfo=UTC))
-
-
-@asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        transport = httpx.ASGITransport(app=app)
-        client = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://notify"))
-        await wait_until(lambda: app.state.service.broker_connected, timeout_s=60)
-        yield client
-
-
-def runtime(app: FastAPI) -> NotifyRuntime:
-    rt: NotifyRuntime = app.state.notify
-    return rt
-
-
-def rows(app: FastAPI) -> list[MessageRow]:
-    with runtime(app).service.db.session() as s:
-        return list(s.exec(select(MessageRow)).all())
-
-
 async def republish(bootstrap: str, topic: str, event: Event, envelope: Envelope) -> None:
     """Put the very same record (same event id) on the topic again: a redelivery."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
@@ -92,11 +55,6 @@ async def rewind_group(bootstrap: str, group: str, topic: str) -> None:
         await consumer.stop()
 
 
-def settings(tmp_path: Path, port: int, store_url: str, bootstrap: str, prefix: str, **kw: Any) -> Any:
-    return settings_for(tmp_path, port, database_url=store_url, kafka_bootstrap_servers=bootstrap,
-                        topic_prefix=prefix, **kw)
-
-
 def delivered_once(smtp: RecordingSMTP) -> None:
     ids = smtp.message_ids()
     assert len(ids) == len(set(ids)), "an email was sent twice"
@@ -108,7 +66,7 @@ async def test_redelivery_and_a_replaying_restart_send_no_second_email(
     prefix = f"t{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
     with smtp_server() as (smtp, port):
-        cfg = settings(tmp_path, port, store_url, bootstrap, prefix)
+        cfg = service_settings(tmp_path, port, store_url, bootstrap, prefix)
         first = create_app(cfg)
         async with running(first):
             envs = await publish_events(bootstrap, [*people(2), match(0)], prefix=prefix)
@@ -148,7 +106,7 @@ async def test_two_instances_in_one_group_send_each_email_once(
     prefix = f"t{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
     with smtp_server() as (smtp, port):
-        cfg = settings(tmp_path, port, store_url, bootstrap, prefix, mail_batch_size=7)
+        cfg = service_settings(tmp_path, port, store_url, bootstrap, prefix, mail_batch_size=7)
         a, b = create_app(cfg), create_app(cfg)
         async with running(a) as client_a, running(b):
             await publish_events(bootstrap, [*people(60), *[match(i) for i in range(30)]], prefix=prefix)
@@ -173,7 +131,7 @@ async def test_failing_smtp_retries_then_fails_then_a_resend_succeeds_once(
     await ensure_topics(bootstrap, prefix=prefix)
     with smtp_server() as (smtp, port):
         smtp.refuse_with = "451 4.3.0 mailbox temporarily unavailable"
-        app = create_app(settings(tmp_path, port, store_url, bootstrap, prefix, mail_attempts=3))
+        app = create_app(service_settings(tmp_path, port, store_url, bootstrap, prefix, mail_attempts=3))
         async with running(app) as client:
             await publish_events(bootstrap, [*people(1), match(0)], prefix=prefix)
 

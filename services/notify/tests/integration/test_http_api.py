@@ -15,8 +15,16 @@ from urllib.parse import urlparse
 import pytest
 
 from services.notify.entrypoints.app import create_app
-from services.notify.tests.integration.test_exactly_once import match, people, running, runtime, settings
-from services.notify.tests.support import free_port, smtp_server
+from services.notify.tests.support import (
+    PROGRAM,
+    free_port,
+    match,
+    people,
+    running,
+    runtime,
+    service_settings,
+    smtp_server,
+)
 from shared.clock import ManualClock
 from shared.contracts.activity import MeetingLogged
 from shared.messaging.admin import ensure_topics
@@ -24,7 +32,6 @@ from shared.topics import NOTIFY
 from tests.support import headers_of, publish_events, read_topic, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
-PROGRAM = "prog-1"
 
 
 async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
@@ -34,7 +41,7 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
     await ensure_topics(bootstrap, prefix=prefix)
     clock = ManualClock(datetime(2026, 12, 1, 15, tzinfo=UTC))  # 1 December: newsletter day in Denver
     with smtp_server() as (smtp, port):
-        app = create_app(settings(tmp_path, port, store_url, bootstrap, prefix, allow_clock_control=True), clock)
+        app = create_app(service_settings(tmp_path, port, store_url, bootstrap, prefix, allow_clock_control=True), clock)
         async with running(app) as client:
             await publish_events(bootstrap, [*people(3), match(0), match(1), MeetingLogged(
                 meeting_id="m-1", partnership_id="p-0", program_id=PROGRAM, mentor_id="mentor-0",
@@ -148,7 +155,7 @@ async def test_the_service_starts_the_local_sink_and_mail_lands_as_eml_files(
     prefix = f"t{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
     port = free_port()
-    cfg = settings(tmp_path, port, f"sqlite:///{tmp_path / 'notify.db'}", bootstrap, prefix,
+    cfg = service_settings(tmp_path, port, f"sqlite:///{tmp_path / 'notify.db'}", bootstrap, prefix,
                    embedded_sink=True, mail_dir=tmp_path / "mail")
     app = create_app(cfg)
     async with running(app):
