@@ -10,6 +10,7 @@ services do for reads they do not offer (e.g. matching has no GET /partnerships/
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,10 +47,12 @@ class FakeService:
         async def any_route(path: str, request: Request) -> Response:
             raw = await request.body()
             body: Any = None
-            if raw and request.headers.get("content-type", "").startswith("application/json"):
-                body = await request.json()
-            elif raw:
-                body = raw.decode()
+            if raw:
+                try:
+                    body = json.loads(raw) if request.headers.get("content-type", "").startswith(
+                        "application/json") else raw.decode()
+                except ValueError:
+                    body = raw.decode(errors="replace")
             call = Call(self.name, request.method, "/" + path, dict(request.query_params), body,
                         {k.lower(): v for k, v in request.headers.items()})
             self.calls.append(call)
@@ -171,4 +174,7 @@ def notify() -> FakeService:
 
 
 def world() -> dict[str, FakeService]:
-    return {"matching": matching(), "activity": activity(), "payments": payments(), "notify": notify()}
+    services = {"matching": matching(), "activity": activity(), "payments": payments(), "notify": notify()}
+    for fake in services.values():
+        fake.routes[("GET", "/ready")] = (200, {"store": "ok", "broker": "ok", "ready": True})
+    return services
