@@ -124,7 +124,7 @@ def class_score_matrix(
             match = np.zeros(scores.shape, dtype=bool)
             for w in range(words):
                 match |= (ma[:, w][:, None] & mb[:, w][None, :]) != 0
-        scores += match.astype(np.int64) * weight
+        np.add(scores, weight, out=scores, where=match)
     return scores
 
 

@@ -29,6 +29,7 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 INF = np.int64(1) << np.int64(60)
+FAR = INF // 2  # anything at or above this is unreachable (a forbidden pair's cost stays near INF)
 
 
 @dataclass
@@ -61,8 +62,7 @@ def solve_transport(
     phases = 0
     augmentations = 0
     while True:
-        rc = cost + pi_r[:, None] - pi_c[None, :]
-        rc[~allowed] = INF
+        rc = cost + pi_r[:, None] - pi_c[None, :]  # forbidden pairs stay above FAR: potentials are small
         dist_r, dist_c, dist_t = _dijkstra(rc, x, res_s, res_t, pi_s, pi_r, pi_c, pi_t)
         if dist_t >= INF:
             break
@@ -74,7 +74,6 @@ def solve_transport(
         pi_t = pi_t + dist_t
         phases += 1
         rc = cost + pi_r[:, None] - pi_c[None, :]
-        rc[~allowed] = INF
         augmentations += _max_flow_on_admissible(rc == 0, x, res_s, res_t, pi_s - pi_r == 0, pi_c - pi_t == 0)
     return TransportResult(x, phases, augmentations)
 
@@ -110,14 +109,14 @@ def _dijkstra(
         done_c |= fc
         if fr.any():
             reach = rc[fr].min(axis=0)
-            reach = np.where(reach >= INF, INF, reach + m)
+            reach = np.where(reach >= FAR, INF, reach + m)
             dist_c = np.where(done_c, dist_c, np.minimum(dist_c, reach))
         if fc.any():
             dist_t = min(dist_t, (to_t[fc] + m).min() if (to_t[fc] < INF).any() else INF)
             back = x[:, fc] > 0  # column -> row along a placed mentee: reduced cost -rc
             if back.any():
                 via = np.where(back, -rc[:, fc], INF).min(axis=1)
-                via = np.where(via >= INF, INF, via + m)
+                via = np.where(via >= FAR, INF, via + m)
                 dist_r = np.where(done_r, dist_r, np.minimum(dist_r, via))
     return dist_r, dist_c, np.int64(dist_t)
 
