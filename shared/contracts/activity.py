@@ -96,7 +96,9 @@ class ClosedEntry(BaseModel):
     work_date: date
     minutes: int
     late: bool = False
-    # Set on an adjustment: the signed change to an entry that an earlier close already froze.
+    # Never set by the activity service: an amendment of a closed entry travels as TimeEntryAmended
+    # with `month`. Kept only because deploy/asyncapi/activity.json was generated with it; drop both
+    # together (regenerate with `uv run mentoring asyncapi`).
     adjustment_of: str | None = None
 
 

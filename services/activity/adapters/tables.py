@@ -111,10 +111,9 @@ class TimeEntryRow(SQLModel, table=True):
     partnership_id: str | None = Field(default=None, max_length=100)
     meeting_id: str | None = Field(default=None, index=True, max_length=64)
     workshop_entry_id: str | None = Field(default=None, index=True, max_length=80)
-    adjustment_of: str | None = Field(default=None, index=True, max_length=80)
     kind: str = Field(max_length=30)
     work_date: date = Field(sa_column=Column(Date, nullable=False))
-    minutes: int  # signed for adjustments
+    minutes: int
     voided: bool = False
     reason: str = ""
     recorded_by: str = Field(default="", max_length=100)

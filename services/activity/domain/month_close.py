@@ -4,7 +4,8 @@ A month closes `month_close_grace_days` days after it ends in the program's time
 month M takes every entry not yet closed whose work date is in M or earlier: the ones from earlier
 months are late entries (recorded after their own month had closed), carried exactly once because
 an entry is claimed by one close only. Voided entries are never paid and never closed. An
-amendment of an entry already closed is carried as an adjustment entry (the signed difference).
+entry already closed that is amended stays closed: TimeEntryAmended (with the closed month) carries
+the change, never a second MonthClosed.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class OpenEntry:
     work_date: date
     minutes: int
     voided: bool = False
-    adjustment_of: str | None = None
 
 
 def claimable(entry: OpenEntry, month: str) -> bool:
@@ -77,7 +77,7 @@ def select_for_close(month: str, entries: Iterable[OpenEntry]) -> dict[str, list
         if claimable(e, month):
             out.setdefault(e.mentor_id, []).append(
                 ClosedEntry(entry_id=e.entry_id, kind=e.kind, work_date=e.work_date, minutes=e.minutes,
-                            late=is_late(e.work_date, month), adjustment_of=e.adjustment_of)
+                            late=is_late(e.work_date, month))
             )
     return out
 

@@ -46,7 +46,7 @@ from shared.contracts.activity import (
     TimeEntryAmended,
     TimeEntryRecorded,
 )
-from shared.contracts.program import ProgramPolicy, TimeEntryKind
+from shared.contracts.program import TimeEntryKind
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
 
 
@@ -137,7 +137,7 @@ def correct_meeting(uow: Unit, meeting_id: str, change: MeetingChange, actor: Ac
     ))
     entry = s.get(TimeEntryRow, meeting_id, with_for_update=True)
     if entry is not None:
-        _amend(uow, entry, policy, EntryState(TimeEntryKind.MEETING, local_date(as_utc(row.started_at),
+        _amend(uow, entry, EntryState(TimeEntryKind.MEETING, local_date(as_utc(row.started_at),
                policy.timezone), row.duration_minutes, row.voided), change.reason or "meeting corrected",
                actor, now)
     return row
@@ -164,7 +164,6 @@ def _recorded(entry: TimeEntryRow) -> TimeEntryRecorded:
 def _linked_planning(s: Session, workshop_entry_id: str, excluding: str | None = None) -> int:
     q = select(func.coalesce(func.sum(TimeEntryRow.minutes), 0)).where(
         TimeEntryRow.workshop_entry_id == workshop_entry_id, col(TimeEntryRow.voided).is_(False),
-        col(TimeEntryRow.adjustment_of).is_(None),
     )
     if excluding is not None:
         q = q.where(TimeEntryRow.entry_id != excluding)
@@ -175,7 +174,7 @@ def _workshop(s: Session, entry_id: str | None) -> WorkshopEntry | None:
     if entry_id is None:
         return None
     row = s.get(TimeEntryRow, entry_id)
-    if row is None or row.adjustment_of is not None:
+    if row is None:
         return None
     return WorkshopEntry(row.entry_id, row.mentor_id, TimeEntryKind(row.kind), row.minutes, row.voided)
 
@@ -222,8 +221,6 @@ def amend_time_entry(
     if entry is None:
         raise NotFound("entry_id", f"no time entry {entry_id!r}")
     _may_act_for(actor, entry.mentor_id)
-    if entry.adjustment_of is not None:
-        raise Conflict("entry_id", f"{entry_id} is an adjustment; amend {entry.adjustment_of} instead", "adjustment")
     if entry.meeting_id is not None:
         raise Conflict("entry_id", "meeting time follows its meeting: correct the meeting instead", "meeting_entry")
     if entry.voided:
@@ -250,44 +247,24 @@ def amend_time_entry(
     current = EntryState(TimeEntryKind(entry.kind), entry.work_date, entry.minutes, entry.voided)
     if new == current:
         raise Conflict("body", "the amendment changes nothing", "no_change")
-    return _amend(uow, entry, policy, new, reason, actor, now)
+    return _amend(uow, entry, new, reason, actor, now)
 
 
-def _amend(uow: Unit, entry: TimeEntryRow, policy: ProgramPolicy, new: EntryState, reason: str,
-           actor: Actor, now: datetime) -> TimeEntryRow:
-    """Change an entry. An open entry changes in place; an entry a close already froze keeps what
-    was closed and gets adjustment entries (the signed differences) for the next close."""
-    s = uow.session
+def _amend(uow: Unit, entry: TimeEntryRow, new: EntryState, reason: str, actor: Actor, now: datetime
+           ) -> TimeEntryRow:
+    """Change an entry in place. An entry a close already froze stays claimed by that close (it is
+    never in a second MonthClosed): TimeEntryAmended names the closed month, and payments settles
+    the difference on the mentor's next statement."""
     old = EntryState(TimeEntryKind(entry.kind), entry.work_date, entry.minutes, entry.voided)
     if old == new:
         return entry
-    frozen_month = entry.closed_month
-    if frozen_month is not None:
-        deltas: list[tuple[TimeEntryKind, date, int]] = []
-        if old.kind == new.kind and old.work_date == new.work_date and not old.voided and not new.voided:
-            deltas.append((new.kind, new.work_date, new.minutes - old.minutes))
-        else:
-            if not old.voided:
-                deltas.append((old.kind, old.work_date, -old.minutes))
-            if not new.voided:
-                deltas.append((new.kind, new.work_date, new.minutes))
-        existing = s.exec(
-            select(func.count()).select_from(TimeEntryRow).where(TimeEntryRow.adjustment_of == entry.entry_id)
-        ).one()
-        for n, (kind, day, delta) in enumerate(deltas, start=existing + 1):
-            if delta:
-                s.add(TimeEntryRow(
-                    entry_id=f"{entry.entry_id}.adj{n}", program_id=entry.program_id, mentor_id=entry.mentor_id,
-                    partnership_id=entry.partnership_id, adjustment_of=entry.entry_id, kind=kind.value,
-                    work_date=day, minutes=delta, reason=reason, recorded_by=actor.actor_id, recorded_at=now,
-                ))
     entry.kind, entry.work_date, entry.minutes, entry.voided = new.kind.value, new.work_date, new.minutes, new.voided
-    entry.reason, entry.amended_at = reason, now
-    s.add(entry)
+    entry.reason, entry.amended_at, entry.recorded_by = reason, now, entry.recorded_by or actor.actor_id
+    uow.session.add(entry)
     uow.emit(TimeEntryAmended(
         entry_id=entry.entry_id, mentor_id=entry.mentor_id, program_id=entry.program_id, kind=new.kind,
         work_date=new.work_date, minutes=0 if new.voided else new.minutes, voided=new.voided, reason=reason,
-        month=frozen_month,
+        month=entry.closed_month,
     ))
     return entry
 

@@ -125,15 +125,14 @@ _ENTRIES_JSON = {
     "postgresql": """
         SELECT mentor_id, json_agg(json_build_object(
                  'entry_id', entry_id, 'kind', kind, 'work_date', work_date, 'minutes', minutes,
-                 'late', work_date < :start, 'adjustment_of', adjustment_of) ORDER BY work_date, entry_id)::text
+                 'late', work_date < :start) ORDER BY work_date, entry_id)::text
         FROM activity_time_entry
         WHERE program_id = :program AND closed_month = :month AND mentor_id IN :mentors
         GROUP BY mentor_id""",
     "sqlite": """
         SELECT mentor_id, json_group_array(json_object(
                  'entry_id', entry_id, 'kind', kind, 'work_date', work_date, 'minutes', minutes,
-                 'late', json(CASE WHEN work_date < :start THEN 'true' ELSE 'false' END),
-                 'adjustment_of', adjustment_of))
+                 'late', json(CASE WHEN work_date < :start THEN 'true' ELSE 'false' END)))
         FROM (SELECT * FROM activity_time_entry
               WHERE program_id = :program AND closed_month = :month AND mentor_id IN :mentors
               ORDER BY mentor_id, work_date, entry_id)

@@ -40,7 +40,7 @@ def entry_view(row: TimeEntryRow) -> dict[str, Any]:
     return {
         "entry_id": row.entry_id, "program_id": row.program_id, "mentor_id": row.mentor_id,
         "partnership_id": row.partnership_id, "meeting_id": row.meeting_id,
-        "workshop_entry_id": row.workshop_entry_id, "adjustment_of": row.adjustment_of, "kind": row.kind,
+        "workshop_entry_id": row.workshop_entry_id, "kind": row.kind,
         "work_date": row.work_date.isoformat(), "minutes": row.minutes, "voided": row.voided,
         "reason": row.reason, "closed_month": row.closed_month,
         "late": row.closed_month is not None and row.work_date < first_day(row.closed_month),
