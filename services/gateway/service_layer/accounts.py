@@ -84,6 +84,32 @@ def create_user(
     return user
 
 
+def change_user(
+    session: Session, user_id: str, *, name: str | None = None, program_ids: Iterable[str] | None = None,
+    email: str | None = None,
+) -> GatewayUser:
+    """Rename, re-scope (e.g. a coordinator who now also staffs another program) or re-address a user."""
+    user = session.get(GatewayUser, user_id)
+    if user is None:
+        raise NotFound("user_id", f"no user {user_id}")
+    if name is not None:
+        if not name.strip():
+            raise DomainError("name", "must not be empty", "required")
+        user.name = name.strip()
+    if program_ids is not None:
+        programs = _clean_programs(program_ids)
+        if user.role == Role.ADMIN.value and programs:
+            raise DomainError("program_ids", "an admin reaches every program; give none", "not_allowed")
+        if user.role != Role.ADMIN.value and not programs:
+            raise DomainError("program_ids", f"a {user.role} belongs to at least one program", "required")
+        user.program_ids = ",".join(programs)
+    if email is not None:
+        user.email = email or None
+    session.add(user)
+    session.flush()
+    return user
+
+
 def issue_token(session: Session, clock: Clock, user_id: str, label: str = "") -> IssuedToken:
     user = session.get(GatewayUser, user_id)
     if user is None:

@@ -158,6 +158,27 @@ async def get_user(user_id: str = UserId, c: Caller = Depends(caller)) -> UserOu
     return _user_out(await _user_in_reach(c, user_id))
 
 
+class UserChange(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"program_ids": ["prog-mentormt", "prog-reps"]}]})
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    program_ids: list[str] | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=320)
+
+
+@router.patch("/users/{user_id}", response_model=UserOut, dependencies=mutation,
+              summary="Rename, re-scope or re-address a user (admin)")
+async def change_user(body: UserChange, user_id: str = UserId, c: Caller = Depends(caller)) -> UserOut:
+    c.require_admin()
+    await _user_in_reach(c, user_id)
+    gw = c.gateway
+
+    def run() -> GatewayUser:
+        with gw.db.session() as s:
+            return accounts.change_user(s, user_id, name=body.name, program_ids=body.program_ids, email=body.email)
+
+    return _user_out(await asyncio.to_thread(run))
+
+
 @router.post("/users/{user_id}/tokens", response_model=IssuedTokenOut, status_code=201, dependencies=mutation,
              summary="Issue a bearer token for a user (the secret is shown once)")
 async def issue_token(body: TokenIn, user_id: str = UserId, c: Caller = Depends(caller)) -> IssuedTokenOut:

@@ -181,3 +181,18 @@ async def test_readiness_names_each_service(tmp_path) -> None:
         r = await h.client.get("/ready")
         assert r.status_code == 200 and r.json()["ready"] is True
         assert (await h.client.get("/health")).json() == {"status": "alive", "service": "gateway"}
+
+
+async def test_an_admin_rescopes_a_coordinator(tmp_path) -> None:
+    async with running_gateway(tmp_path) as h:
+        h.user("ops", Role.ADMIN)
+        h.user("coord", Role.COORDINATOR, ["prog-a"])
+        me = (await h.client.get("/api/v1/me", headers=h.auth("coord"))).json()
+        change = {"program_ids": ["prog-a", "prog-b"]}
+        r = await h.client.patch(f"/api/v1/users/{me['user_id']}", json=change, headers=h.auth("coord"))
+        assert r.status_code == 403
+        r = await h.client.patch(f"/api/v1/users/{me['user_id']}", json=change, headers=h.auth("ops"))
+        assert r.status_code == 200 and r.json()["program_ids"] == ["prog-a", "prog-b"]
+        assert (await h.client.get("/api/v1/me", headers=h.auth("coord"))).json()["program_ids"] == ["prog-a", "prog-b"]
+        r = await h.client.patch(f"/api/v1/users/{me['user_id']}", json={"program_ids": []}, headers=h.auth("ops"))
+        assert r.status_code == 400 and r.json()["detail"][0]["field"] == "program_ids"
