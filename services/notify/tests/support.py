@@ -159,6 +159,16 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+def assigned_partitions(app: FastAPI) -> int:
+    """How many partitions the app's consumer holds now (0 until it has joined its group)."""
+    total = 0
+    for sub in runtime(app).service.broker.subscribers:
+        consumer = getattr(sub, "consumer", None)
+        if consumer is not None:
+            total += len(consumer.assignment())
+    return total
+
+
 def runtime(app: FastAPI) -> NotifyRuntime:
     rt: NotifyRuntime = app.state.notify
     return rt

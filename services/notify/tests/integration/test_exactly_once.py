@@ -17,6 +17,7 @@ from services.notify.entrypoints.app import create_app
 from services.notify.tests.support import (
     PROGRAM,
     RecordingSMTP,
+    assigned_partitions,
     match,
     people,
     rows,
@@ -109,6 +110,9 @@ async def test_two_instances_in_one_group_send_each_email_once(
         cfg = service_settings(tmp_path, port, store_url, bootstrap, prefix, mail_batch_size=7)
         a, b = create_app(cfg), create_app(cfg)
         async with running(a) as client_a, running(b):
+            # Both members hold partitions (matching, activity, payments: 6 each) before the stream.
+            await wait_until(lambda: assigned_partitions(a) > 0 and assigned_partitions(b) > 0
+                             and assigned_partitions(a) + assigned_partitions(b) == 18, timeout_s=60)
             await publish_events(bootstrap, [*people(60), *[match(i) for i in range(30)]], prefix=prefix)
             await wait_until(lambda: len(smtp.received) == 60, timeout_s=90)
             r = await client_a.post("/announcements", json={"program_id": PROGRAM, "audience": "everyone",
