@@ -286,9 +286,9 @@ def _prepare_one(session: Session, emit: Emit, now: datetime, event: MonthClosed
             PendingAdjustmentRow.program_id == event.program_id, PendingAdjustmentRow.mentor_id == event.mentor_id
         )
     ).all()
-    scope.update(p.work_month for p in pending if p.work_month < event.month)
-    for p in pending:
-        if p.work_month < event.month:
+    for p in pending:  # changes waiting for this statement (its own month's close carries its own)
+        if p.work_month <= event.month:
+            scope.add(p.work_month)
             session.delete(p)
     statement = StatementRow(
         statement_id=sid, program_id=event.program_id, mentor_id=event.mentor_id, month=event.month,
@@ -389,7 +389,13 @@ def _recompute(session: Session, emit: Emit, now: datetime, statement: Statement
     if before == after and not back_to_review:
         return
     previous = statement.status
-    statement.status = StatementStatus.IN_REVIEW.value
+    still_asking = session.exec(
+        select(ClarificationRow.id).where(
+            ClarificationRow.statement_id == statement.statement_id, col(ClarificationRow.answered_at).is_(None)
+        ).limit(1)
+    ).first()
+    # Back to review, unless staff still wait for the mentor's answer about other entries.
+    statement.status = (StatementStatus.CLARIFICATION if still_asking is not None else StatementStatus.IN_REVIEW).value
     statement.revision += 1
     statement.updated_at = now
     statement.approved_by, statement.approved_at = None, None

@@ -229,3 +229,23 @@ def test_two_instances_running_the_payout_at_once_pay_once(h: Harness) -> None:
     assert h.read(lambda s: len(s.exec(select(BatchRow)).all())) == 1
     assert h.read(lambda s: len(s.exec(select(PayoutItemRow)).all())) == 30
     assert len(h.events("PayoutIssued")) == 1
+
+
+def test_a_statement_waits_for_the_answer_about_the_questioned_entry(h: Harness) -> None:
+    close_month(h, closed("ann", "2026-10", ("m1", "meeting", 60), ("m2", "meeting", 90)))
+    sid = statement_id_for(PROGRAM, "ann", "2026-10")
+    now = h.clock.now()
+    h.tx(lambda s, e: statements.ask_clarification(s, e, now, sid, "staff-1", ["m2"], "90 minutes?"))
+
+    def amend(entry_id: str, minutes: int) -> None:
+        h.tx(lambda s, e: statements.time_entry_amended(s, e, now, TimeEntryAmended(
+            entry_id=entry_id, mentor_id="ann", program_id=PROGRAM, kind=TimeEntryKind.MEETING,
+            work_date=date(2026, 10, 3), minutes=minutes, month="2026-10")))
+
+    amend("m1", 30)  # another entry changes: recomputed, but the question about m2 is still open
+    st = statement(h, "ann", "2026-10")
+    assert (st["status"], st["revision"], st["total"]) == ("clarification", 2, "80.00")
+    amend("m2", 90)  # the mentor confirms m2 as it was
+    st = statement(h, "ann", "2026-10")
+    assert (st["status"], st["revision"], st["total"]) == ("in_review", 3, "80.00")
+    assert [e["revision"] for e in h.events("StatementPrepared")] == [1, 2, 3]
