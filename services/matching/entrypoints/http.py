@@ -55,6 +55,11 @@ def make_router(service: Service) -> APIRouter:
         with service.transaction(cause) as tx:
             return views.program_view(handlers.change_program(tx, program_id, body, actor, now()))
 
+    @router.patch("/people/{person_id}")
+    def update_profile(person_id: str, body: cmd.UpdateProfile, cause: Cause = Depends(request_cause)) -> dict[str, Any]:
+        with service.transaction(cause) as tx:
+            return views.person_view(handlers.update_profile(tx, person_id, body, now()))
+
     @router.put("/mentors/{mentor_id}/capacity")
     def change_capacity(mentor_id: str, body: cmd.ChangeCapacity, cause: Cause = Depends(request_cause)) -> dict[str, Any]:
         with service.transaction(cause) as tx:

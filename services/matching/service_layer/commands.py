@@ -45,6 +45,23 @@ class EnrolPerson(_Command):
     capacity: int | None = Field(default=None, ge=0, le=MAX_CAPACITY)  # mentors only
 
 
+class UpdateProfile(_Command):
+    """Only the fields given change (send null to clear a single value)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    email: str | None = Field(default=None, min_length=3, max_length=300)
+    grade_band: str | None = None
+    subjects: list[str] | None = None
+    role: str | None = None
+    site: str | None = None
+    region: str | None = None
+    languages: list[str] | None = None
+    availability: list[str] | None = None
+    years_in_position: int | None = Field(default=None, ge=0, le=80)
+    years_in_program: int | None = Field(default=None, ge=0, le=80)
+    training_completed: bool | None = None
+
+
 class ChangeCapacity(_Command):
     capacity: int = Field(ge=0, le=MAX_CAPACITY)
 

@@ -257,6 +257,51 @@ def import_roster(uow: UnitOfWork, program_id: str, kind: cmd.PersonKind, text: 
     return people, roster
 
 
+def update_profile(uow: UnitOfWork, person_id: str, c: cmd.UpdateProfile, now: datetime) -> PersonRow:
+    session = uow.session
+    person = session.get(PersonRow, person_id)
+    if person is None:
+        raise NotFound("person_id", f"no person {person_id!r}")
+    given = c.model_dump(exclude_unset=True)
+    if not given:
+        raise DomainError("body", "nothing to change", "empty")
+    changed: list[str] = []
+    if "name" in given and c.name and c.name != person.name:
+        person.name = c.name
+        changed.append("name")
+    if "email" in given and c.email and c.email != person.email:
+        if not valid_email(c.email):
+            raise DomainError("email", f"{c.email!r} is not an email address")
+        if c.email.casefold() in _emails(session, person.program_id, person.kind):
+            raise Conflict("email", f"already enrolled as a {person.kind} in this program", "exists")
+        person.email = c.email
+        changed.append("email")
+    profile = json.loads(person.profile)
+    for field, value in given.items():
+        if field in ("name", "email"):
+            continue
+        if isinstance(value, list):
+            value = sorted(value)
+        if profile.get(field) != value:
+            profile[field] = value
+            changed.append(field)
+    person.profile = _dumps(profile)
+    if person.kind == "mentor":
+        policy = policy_of(get_program(session, person.program_id))
+        reasons = ineligibility_reasons(profile_of(person), policy.matching.eligibility)
+        if _dumps(reasons) != person.ineligible_reasons:
+            person.eligible = not reasons
+            person.ineligible_reasons = _dumps(reasons)
+            changed += ["eligible", "ineligible_reasons"]
+        if changed:
+            uow.emit(MentorProfileUpdated(
+                person_id=person_id, program_id=person.program_id, changed_fields=changed,
+                name=person.name if "name" in changed else None, email=person.email if "email" in changed else None,
+            ))
+    session.add(person)
+    return person
+
+
 def change_capacity(uow: UnitOfWork, mentor_id: str, c: cmd.ChangeCapacity, now: datetime) -> PersonRow:
     mentor = get_person(uow.session, mentor_id, "mentor")
     if mentor.status != "active":

@@ -106,20 +106,33 @@ async def test_every_command_emits_its_event_once_with_the_aggregate_key(
     assert all(p["mentor_id"] != by_mentee[eve]["mentor_id"] for p in rematch["proposal"]["pairs"])
     incident = await client.call("POST", f"/partnerships/{fay_p}/incidents", 201,
                                  json={"reported_by": fay, "description": "dismissive remarks"})
-    fay_mentor = by_mentee[fay]["mentor_id"]
-    pause = await client.call("POST", f"/mentors/{fay_mentor}/pause", json={"reason": "sick leave"})
-    assert [t["mentee_id"] for t in pause["awaiting_transition"]] == [fay]
-    await client.call("POST", f"/mentors/{fay_mentor}/resume", json={"capacity": 1})
     open_incidents = await client.call("GET", "/programs/prog-a/incidents")
     assert [i["incident_id"] for i in open_incidents] == [incident["incident_id"]]
+    resolved = await client.call("POST", f"/incidents/{incident['incident_id']}/resolve",
+                                 json={"action": "end_and_rematch", "note": "staff stepped in"})
+    assert resolved["status"] == "closed" and await client.call("GET", "/programs/prog-a/incidents") == []
+    new_eve = (await client.call("POST", f"/proposals/{rematch['proposal']['proposal_id']}/publish",
+                                 json={}))["partnerships"][0]
+    eve_p2, eve_mentor = new_eve["partnership_id"], new_eve["mentor_id"]
+    assert eve_mentor != by_mentee[eve]["mentor_id"] and new_eve["previous_partnership_id"] == eve_p
+    await client.call("PATCH", f"/people/{eve_mentor}", json={"years_in_program": 3})
+    pause = await client.call("POST", f"/mentors/{eve_mentor}/pause", json={"reason": "sick leave"})
+    assert [t["mentee_id"] for t in pause["awaiting_transition"]] == [eve]
+    awaiting = await client.call("GET", "/programs/prog-a/transitions")
+    assert [t["mentee_id"] for t in awaiting] == [eve]
+    await client.call("POST", f"/transitions/{awaiting[0]['transition_id']}/decision", json={"decision": "end"})
+    assert await client.call("GET", "/programs/prog-a/transitions") == []
+    await client.call("POST", f"/mentors/{eve_mentor}/resume", json={"capacity": 1})
 
     expected = [
         ("ProgramConfigured", "prog-a"), ("ProgramConfigured", "prog-a"), ("MetamentorEnrolled", "mm1"),
         ("MentorEnrolled", "m1"), ("MentorEnrolled", "m2"), ("MenteeEnrolled", eve), ("MenteeEnrolled", fay),
         ("MentorCapacityChanged", "m1"), ("MenteeMatched", eve_p), ("MenteeMatched", fay_p),
         ("MetamentorAssigned", eve_p), ("MetamentorAssigned", fay_p), ("PartnershipEnded", eve_p),
-        ("RematchRequested", eve_p), ("IncidentReported", fay_p), ("MentorPaused", fay_mentor),
-        ("MentorResumed", fay_mentor),
+        ("RematchRequested", eve_p), ("IncidentReported", fay_p), ("PartnershipEnded", fay_p),
+        ("RematchRequested", fay_p), ("MenteeMatched", eve_p2), ("MetamentorAssigned", eve_p2),
+        ("MentorProfileUpdated", eve_mentor), ("MentorPaused", eve_mentor), ("PartnershipEnded", eve_p2),
+        ("MentorResumed", eve_mentor),
     ]
     await published(bootstrap, prefix + MATCHING, len(expected))
 
@@ -136,7 +149,11 @@ async def test_every_command_emits_its_event_once_with_the_aggregate_key(
     # Each event is caused by one of our requests (the X-Request-ID travels as correlation id).
     assert {headers_of(r)["correlation_id"] for r in records} <= set(client.requests)
     matched = [r for r in records if headers_of(r)["event_type"] == "MenteeMatched"]
-    assert {json.loads(r.value)["mentee_id"] for r in matched} == {eve, fay}
+    assert sorted(json.loads(r.value)["mentee_id"] for r in matched) == sorted([eve, fay, eve])
+    ended = {json.loads(r.value)["partnership_id"]: json.loads(r.value)["reason"] for r in records
+             if headers_of(r)["event_type"] == "PartnershipEnded"}
+    assert ended == {eve_p: "rematch requested by the mentee", fay_p: "incident reported: staff stepped in",
+                     eve_p2: "mentor paused: partnership ended"}
 
 
 async def test_refusals_name_the_field_and_the_reason(api: tuple[Api, Service, str]) -> None:

@@ -257,3 +257,16 @@ def test_metamentor_assignment_balances_and_reports_when_range_cannot_be_met(hx:
         "metamentor mm2 has 0 partnership(s), below the minimum of 1",  # after the first match
         "1 partnership(s) left without a metamentor: every metamentor is at the maximum caseload of 2",
     ]
+
+
+def test_profile_update_rejudges_eligibility_and_names_what_changed(hx: Harness) -> None:
+    hx.program(eligibility=Eligibility(min_years_in_program=1))
+    hx.person("mentor", "m1", years_in_program=0, grade_band="k-2")
+    row, types = hx.do(h.update_profile, "m1", cmd.UpdateProfile(years_in_program=2, subjects=["Math"]), NOW)
+    assert types == ["MentorProfileUpdated"] and row.eligible
+    assert hx.events[-1].changed_fields == ["subjects", "years_in_program", "eligible", "ineligible_reasons"]
+    _, types = hx.do(h.update_profile, "m1", cmd.UpdateProfile(years_in_program=2), NOW)
+    assert types == []  # nothing changed, nothing said
+    with pytest.raises(DomainError) as err:
+        hx.do(h.update_profile, "m1", cmd.UpdateProfile(email="nope"), NOW)
+    assert err.value.problems[0].field == "email"
