@@ -166,11 +166,13 @@ def build_router(service: Service) -> APIRouter:
             return views.partnership_compliance(s, partnership_id, clock.now())
 
     @router.get("/programs/{program_id}/compliance")
-    def program_compliance(program_id: str, status: str | None = Query(default=None)) -> Any:
+    def program_compliance(program_id: str, status: str | None = Query(default=None),
+                           limit: int = Query(default=500, ge=1, le=5000), offset: int = Query(default=0, ge=0)
+                           ) -> Any:
         if status is not None and status not in ("on_track", "behind", "at_risk"):
             raise DomainError("status", "must be on_track, behind or at_risk", "unknown_status")
         with service.db.session() as s:
-            return views.program_compliance(s, program_id, status)
+            return views.program_compliance(s, program_id, status, limit, offset)
 
     # -- month close --------------------------------------------------------------------------
     @router.get("/programs/{program_id}/month-closes")

@@ -95,7 +95,8 @@ def partnership_compliance(s: Session, partnership_id: str, now: datetime) -> di
     }
 
 
-def program_compliance(s: Session, program_id: str, status: str | None) -> dict[str, Any]:
+def program_compliance(s: Session, program_id: str, status: str | None, limit: int = 500, offset: int = 0
+                       ) -> dict[str, Any]:
     require_policy(s, program_id)
     base = select(PartnershipRow).where(PartnershipRow.program_id == program_id,
                                         col(PartnershipRow.matched).is_(True), col(PartnershipRow.ended_at).is_(None))
@@ -106,9 +107,9 @@ def program_compliance(s: Session, program_id: str, status: str | None) -> dict[
     ).all())
     if status is not None:
         base = base.where(PartnershipRow.status == status)
-    rows = s.exec(base.order_by(col(PartnershipRow.partnership_id))).all()
+    rows = s.exec(base.order_by(col(PartnershipRow.partnership_id)).offset(offset).limit(limit)).all()
     return {
-        "program_id": program_id,
+        "program_id": program_id, "limit": limit, "offset": offset,
         "counts": {(k or "not_evaluated"): v for k, v in counts.items()},
         "partnerships": [
             {"partnership_id": r.partnership_id, "mentor_id": r.mentor_id, "mentee_id": r.mentee_id,

@@ -131,6 +131,8 @@ async def test_meetings_time_activities_compliance_and_month_close_over_http(tmp
         assert r.status_code == 200
         r = await client.get(f"/programs/{PROGRAM}/compliance")
         assert r.json()["counts"] == {"at_risk": 2}
+        page = (await client.get(f"/programs/{PROGRAM}/compliance?status=at_risk&limit=1&offset=1")).json()
+        assert [p["partnership_id"] for p in page["partnerships"]] == ["p2"] and page["partnerships"][0]["reasons"]
         at_risk: list[Any] = []
         for _ in range(100):
             at_risk = await events_of(bootstrap, prefix, "PartnershipAtRisk")

@@ -10,7 +10,13 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlmodel import col, select
 
-from services.activity.adapters.tables import MentorMonthCloseRow, PartnershipRow, ProgramRow, TimeEntryRow
+from services.activity.adapters.tables import (
+    MeetingViewRow,
+    MentorMonthCloseRow,
+    PartnershipRow,
+    ProgramRow,
+    TimeEntryRow,
+)
 from services.activity.domain.activities import ActivityDraft
 from services.activity.domain.meetings import Actor, MeetingChange, MeetingDraft
 from services.activity.domain.time_entries import TimeEntryDraft
@@ -19,6 +25,7 @@ from services.activity.service_layer.compliance import refresh
 from services.activity.service_layer.month_close import close_due_months, close_month
 from services.activity.service_layer.views import partnership_activities
 from services.activity.tests.support import PROGRAM, Store, matched, open_store, program_event
+from shared.contracts.activity import MeetingLogged
 from shared.contracts.envelope import Cause
 from shared.contracts.matching import MentorPaused, MentorResumed, MetamentorAssigned, PartnershipEnded
 from shared.contracts.program import TimeEntryKind
@@ -232,3 +239,22 @@ def test_projection_accepts_matching_events_in_any_order(store_url: str) -> None
         c = refresh(u, "p5", st.clock.now())
     assert c is not None and c.status == "at_risk"
     st.db.dispose()
+
+
+def test_meetings_read_back_bring_a_partnership_back_on_track_once(store: Store) -> None:
+    with store.unit() as u:
+        refresh(u, "p1", store.clock.now())
+    days = [(9, 3), (9, 17), (10, 1), (10, 15)]
+    events = [
+        MeetingLogged(meeting_id=f"mt-{m}-{d}", partnership_id="p1", program_id=PROGRAM, mentor_id="m1",
+                      mentee_id="mentee-of-p1", started_at=datetime(2026, m, d, 16, tzinfo=UTC), duration_minutes=45,
+                      mode="video", intentional=True)
+        for m, d in days
+    ]
+    store.apply(*events)
+    store.apply(events[0])  # the same meeting again (another event id): the view already has it
+    statuses = [(e["previous_status"], e["status"]) for e in store.emitted("PartnershipAtRisk")]
+    # at risk (no meeting), behind once September is covered but October is short, then on track.
+    assert statuses == [(None, "at_risk"), ("at_risk", "behind"), ("behind", "on_track")]
+    with store.db.session() as s:
+        assert len(s.exec(select(MeetingViewRow).where(MeetingViewRow.partnership_id == "p1")).all()) == 4
