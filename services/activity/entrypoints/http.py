@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 
 from services.activity.adapters.tables import MeetingRow, ProgramRow, TimeEntryRow
 from services.activity.domain.activities import ActivityDraft
@@ -86,9 +87,12 @@ def build_router(service: Service) -> APIRouter:
     def log_meeting(body: MeetingIn, who: Actor = Depends(actor), cause: Cause = Depends(request_cause)) -> Any:
         draft = MeetingDraft(body.partnership_id, body.started_at, body.duration_minutes, body.mode,
                              body.intentional, tuple(body.topics), body.notes)
-        with service.transaction(cause) as tx:
-            row = commands.log_meeting(tx, draft, who, clock.now())
-            return views.meeting_view(row)
+        try:
+            with service.transaction(cause) as tx:
+                row = commands.log_meeting(tx, draft, who, clock.now())
+                return views.meeting_view(row)
+        except IntegrityError as exc:  # an identical meeting committed between our check and our write
+            raise Conflict("started_at", "the same meeting is already logged", "duplicate") from exc
 
     @router.post("/meetings/{meeting_id}/corrections")
     def correct_meeting(meeting_id: str, body: MeetingCorrectionIn, who: Actor = Depends(actor),

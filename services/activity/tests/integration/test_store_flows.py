@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from services.activity.adapters.tables import (
+    MeetingRow,
     MeetingViewRow,
     MentorMonthCloseRow,
     PartnershipRow,
@@ -24,7 +26,7 @@ from services.activity.service_layer import commands
 from services.activity.service_layer.compliance import refresh
 from services.activity.service_layer.month_close import close_due_months, close_month
 from services.activity.service_layer.views import partnership_activities
-from services.activity.tests.support import PROGRAM, Store, matched, open_store, program_event
+from services.activity.tests.support import PROGRAM, Store, StoreUnit, matched, open_store, program_event
 from shared.contracts.activity import MeetingLogged
 from shared.contracts.envelope import Cause
 from shared.contracts.matching import MentorPaused, MentorResumed, MetamentorAssigned, PartnershipEnded
@@ -258,3 +260,33 @@ def test_meetings_read_back_bring_a_partnership_back_on_track_once(store: Store)
     assert statuses == [(None, "at_risk"), ("at_risk", "behind"), ("behind", "on_track")]
     with store.db.session() as s:
         assert len(s.exec(select(MeetingViewRow).where(MeetingViewRow.partnership_id == "p1")).all()) == 4
+
+
+def test_two_identical_meetings_logged_at_once_store_one(store: Store, store_url: str) -> None:
+    other = Database(store_url)
+    units = [store.db, other]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            with units[i].session() as s:
+                commands.log_meeting(StoreUnit(s, store.outbox), MeetingDraft("p1", datetime(2026, 10, 5, 16, tzinfo=UTC),
+                                     60, "video", True), STAFF, store.clock.now())
+            outcomes.append("logged")
+        except DomainError as exc:
+            outcomes.append(exc.problems[0].code)
+        except IntegrityError:
+            outcomes.append("duplicate")  # the HTTP layer answers 409 duplicate for this
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.dispose()
+    assert sorted(outcomes) == ["duplicate", "logged"]
+    with store.db.session() as s:
+        assert len(s.exec(select(MeetingRow)).all()) == 1
+    assert len(store.emitted("MeetingLogged")) == 1
