@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -55,6 +55,11 @@ class PersonRow(SQLModel, table=True):
 
 class PartnershipRow(SQLModel, table=True):
     __tablename__ = "matching_partnership"
+    # A mentee has at most one active partnership, even when two instances publish at once.
+    __table_args__ = (
+        Index("uq_matching_active_mentee", "mentee_id", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )
     partnership_id: str = Field(primary_key=True, max_length=100)
     program_id: str = Field(index=True, max_length=100)
     mentor_id: str = Field(index=True, max_length=100)

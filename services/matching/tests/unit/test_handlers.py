@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+from services.matching.adapters.tables import PartnershipRow
 from services.matching.service_layer import commands as cmd
 from services.matching.service_layer import handlers as h
 from services.matching.service_layer import views
@@ -270,3 +273,13 @@ def test_profile_update_rejudges_eligibility_and_names_what_changed(hx: Harness)
     with pytest.raises(DomainError) as err:
         hx.do(h.update_profile, "m1", cmd.UpdateProfile(email="nope"), NOW)
     assert err.value.problems[0].field == "email"
+
+
+def test_the_store_refuses_a_second_active_partnership_for_a_mentee(db: Database) -> None:
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    with db.session() as s:
+        s.add(PartnershipRow(partnership_id="a", program_id="p", mentor_id="m1", mentee_id="e", started_at=start,
+                             status="ended"))
+        s.add(PartnershipRow(partnership_id="b", program_id="p", mentor_id="m2", mentee_id="e", started_at=start))
+    with pytest.raises(IntegrityError), db.session() as s:
+        s.add(PartnershipRow(partnership_id="c", program_id="p", mentor_id="m3", mentee_id="e", started_at=start))
