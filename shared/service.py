@@ -25,6 +25,8 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -124,6 +126,7 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wired = False
+        self._commits = 0
         self.broker_connected = False
         self.metrics = CollectorRegistry()
         self._http_requests = Counter(
@@ -154,9 +157,18 @@ class Service:
         consumer = EventConsumer(
             group or self.name, self.db, self.outbox, self.clock, self.dead_letters, policy=self.retry
         )
-        consumer.after_commit = self.relay.wake
+        consumer.after_commit = self._after_consumer_commit
         self.consumers.append((consumer, topics))
         return consumer
+
+    def _after_consumer_commit(self) -> None:
+        self.relay.wake()
+        if self.settings.fault_crash_after_commits > 0:
+            self._commits += 1
+            if self._commits >= self.settings.fault_crash_after_commits:
+                # The DB transaction is committed, the Kafka offset is not: the worst moment to die.
+                log.warning("%s: fault injection: SIGKILL after commit %d", self.name, self._commits)
+                os.kill(os.getpid(), signal.SIGKILL)
 
     def job(
         self, name: str, interval_s: float | None = None

@@ -26,6 +26,9 @@ class ServiceSettings(BaseSettings):
     # Prepended to every topic name: lets tests (or several environments) share one broker.
     topic_prefix: str = ""
     log_level: str = "INFO"
+    # Fault injection for the fault suite only: the process kills itself (SIGKILL) right after
+    # its Nth committed consumer batch, before the offset commit. 0 = never.
+    fault_crash_after_commits: int = 0
 
     def store_url(self, service: str) -> str:
         if self.database_url:
