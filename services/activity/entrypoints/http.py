@@ -171,12 +171,14 @@ def build_router(service: Service) -> APIRouter:
 
     @router.get("/programs/{program_id}/compliance")
     def program_compliance(program_id: str, status: str | None = Query(default=None),
-                           limit: int = Query(default=500, ge=1, le=5000), offset: int = Query(default=0, ge=0)
+                           mentor_id: str | None = Query(default=None), metamentor_id: str | None = Query(default=None),
+                           limit: int | None = Query(default=None, ge=1), offset: int = Query(default=0, ge=0)
                            ) -> Any:
+        """Counts by status (whole program) and the partnerships (all, or filtered / one page)."""
         if status is not None and status not in ("on_track", "behind", "at_risk"):
             raise DomainError("status", "must be on_track, behind or at_risk", "unknown_status")
         with service.db.session() as s:
-            return views.program_compliance(s, program_id, status, limit, offset)
+            return views.program_compliance(s, program_id, status, limit, offset, mentor_id, metamentor_id)
 
     # -- month close --------------------------------------------------------------------------
     @router.get("/programs/{program_id}/month-closes")

@@ -95,7 +95,8 @@ def partnership_compliance(s: Session, partnership_id: str, now: datetime) -> di
     }
 
 
-def program_compliance(s: Session, program_id: str, status: str | None, limit: int = 500, offset: int = 0
+def program_compliance(s: Session, program_id: str, status: str | None, limit: int | None = None,
+                       offset: int = 0, mentor_id: str | None = None, metamentor_id: str | None = None
                        ) -> dict[str, Any]:
     require_policy(s, program_id)
     base = select(PartnershipRow).where(PartnershipRow.program_id == program_id,
@@ -107,6 +108,10 @@ def program_compliance(s: Session, program_id: str, status: str | None, limit: i
     ).all())
     if status is not None:
         base = base.where(PartnershipRow.status == status)
+    if mentor_id is not None:
+        base = base.where(PartnershipRow.mentor_id == mentor_id)
+    if metamentor_id is not None:
+        base = base.where(PartnershipRow.metamentor_id == metamentor_id)
     rows = s.exec(base.order_by(col(PartnershipRow.partnership_id)).offset(offset).limit(limit)).all()
     return {
         "program_id": program_id, "limit": limit, "offset": offset,
