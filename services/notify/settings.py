@@ -22,6 +22,8 @@ class NotifySettings(ServiceSettings):
     smtp_port: int = 8025
     smtp_starttls: bool = False  # upgrade a plain connection with STARTTLS (port 587)
     smtp_tls: bool = False  # implicit TLS from the first byte (SMTPS, port 465)
+    # A CA bundle to trust besides the system's (a private mail relay's certificate).
+    smtp_ca_file: Path | None = None
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_timeout_seconds: float = 30.0

@@ -92,18 +92,23 @@ class SmtpMailer:
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
 
+    def _tls(self) -> ssl.SSLContext:
+        """Certificates are verified (system CAs, plus smtp_ca_file when set)."""
+        ca = self.settings.smtp_ca_file
+        return ssl.create_default_context(cafile=str(ca) if ca else None)
+
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         if s.smtp_tls:
             conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=ssl.create_default_context()
+                s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds, context=self._tls()
             )
         else:
             conn = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
         try:
             conn.ehlo()
             if s.smtp_starttls:
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=self._tls())
                 conn.ehlo()
             if s.smtp_username:
                 conn.login(s.smtp_username, s.smtp_password.get_secret_value())
@@ -117,8 +122,9 @@ class SmtpMailer:
         try:
             conn = self._connect()
         except (smtplib.SMTPException, OSError) as exc:
-            permanent = isinstance(exc, smtplib.SMTPAuthenticationError)
-            return [Delivery(e.message_id, False, f"connect: {_describe(exc)}", permanent) for e in emails]
+            # Unreachable, TLS or login refused: about the connection, not the messages. Retried
+            # (with backoff), so fixing the relay or the credentials lets them go out.
+            return [Delivery(e.message_id, False, f"connect: {_describe(exc)}") for e in emails]
         try:
             for i, email in enumerate(emails):
                 try:
