@@ -5,10 +5,10 @@ the outbox), 'pending' again with a later due time (a transient failure, attempt
 'failed' (EmailFailed). Only rows this claim still holds are recorded, so a sender that lost its
 claim (it took longer than mail_claim_seconds) cannot overwrite another's outcome.
 
-Delivery guarantee: a message is sent at most once unless a sender dies after the SMTP server
-accepted it and before the batch is recorded; then its claim expires and it is sent again (with
-the same Message-ID header, which mail clients use to drop the copy). SMTP offers no way to
-make that window zero.
+Delivery guarantee: a message is sent at most once unless its sender dies (or stalls for longer
+than mail_claim_seconds) after the SMTP server accepted it and before its batch is recorded;
+then the claim expires and it is sent again, with the same Message-ID header, which mail clients
+use to drop the copy. SMTP has no way to make that window zero; it spans one batch at most.
 """
 
 from __future__ import annotations
