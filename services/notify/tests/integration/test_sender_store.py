@@ -135,3 +135,29 @@ def test_an_unsendable_address_fails_alone_and_the_others_go_out(tmp_path: Path)
         with store.runtime.service.db.session() as s:
             [failed] = s.exec(select(MessageRow).where(MessageRow.status == "failed")).all()
         assert failed.recipient_id == "m1" and failed.last_error and failed.last_error.startswith("cannot send")
+
+
+def test_a_crash_between_smtp_and_recording_resends_once_with_the_same_message_id(tmp_path: Path) -> None:
+    """The one duplicate SMTP cannot rule out, shown: the copy carries the same Message-ID."""
+    with smtp_server() as (smtp, port):
+        cfg = settings_for(tmp_path, port, mail_claim_seconds=60)
+        clock = ManualClock(T0)
+        store = Store(cfg, clock)
+        enrol(store, 2)
+        announce(store)
+
+        class CrashesBeforeRecording(MailSender):
+            def _record(self, *args: object, **kwargs: object) -> None:
+                raise RuntimeError("process killed")
+
+        crashing = CrashesBeforeRecording(store.runtime.service.db, store.runtime.service.outbox, clock, cfg)
+        with pytest.raises(RuntimeError):
+            crashing.deliver_due()
+        assert len(smtp.received) == 2 and statuses(store) == {"sending": 2}
+        assert store.runtime.deliver_now().sent == 0  # claim still live
+        clock.advance(timedelta(seconds=61))
+        assert store.runtime.deliver_now().sent == 2
+        ids = smtp.message_ids()
+        assert len(ids) == 4 and len(set(ids)) == 2  # each sent twice, under one Message-ID
+        assert statuses(store) == {"sent": 2}
+        assert store.runtime.deliver_now().sent == 0
