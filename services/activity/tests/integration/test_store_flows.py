@@ -139,7 +139,7 @@ def test_month_close_freezes_once_and_carries_late_entries_exactly_once(store: S
     assert len(all_ids) == len(set(all_ids)), "no entry is in two closes"
 
 
-def test_a_correction_that_voids_a_frozen_meeting_reverses_its_time(store: Store) -> None:
+def test_voiding_a_closed_meeting_is_carried_by_time_entry_amended_not_a_second_close(store: Store) -> None:
     mid = meeting(store, "p1", datetime(2026, 10, 5, 16, tzinfo=UTC), 60)
     assert close(store) == ["2026-10"]
     with store.unit() as u:
