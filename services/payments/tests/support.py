@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlmodel import Session, col, select
@@ -77,7 +76,3 @@ class Harness:
 
     def close(self) -> None:
         self.service.db.dispose()
-
-
-def money(value: str) -> Decimal:
-    return Decimal(value)
