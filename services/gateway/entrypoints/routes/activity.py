@@ -27,7 +27,7 @@ from services.gateway.entrypoints.routes.common import (
     json_body,
     text_field,
 )
-from shared.errors import Forbidden
+from shared.errors import Forbidden, NotFound
 
 router = APIRouter(prefix=API_PREFIX, tags=["activity"])
 A = "activity"
@@ -88,10 +88,16 @@ async def record_time(body: dict[str, Any] = json_body(TIME_EXAMPLE, {**TIME_EXA
     program_id = text_field(body, "program_id")
     p = c.principal
     if p.is_staff_of(program_id):
-        text_field(body, "mentor_id")
+        mentor_id = text_field(body, "mentor_id")
+        try:
+            enrolled_in = await lookups.person_program(c, mentor_id, ("mentors",))
+        except NotFound:
+            enrolled_in = None
+        if enrolled_in != program_id:
+            raise Forbidden("mentor_id", f"{mentor_id} is not a mentor of program {program_id}")
     elif p.role is Role.MENTOR and p.in_program(program_id):
-        mentor_id = body.get("mentor_id") or p.person_id
-        if not can_act_as_mentor(p, program_id, str(mentor_id)):
+        claimed = body.get("mentor_id") or p.person_id
+        if not can_act_as_mentor(p, program_id, str(claimed)):
             raise Forbidden("mentor_id", "a mentor records only their own time")
         body = {**body, "mentor_id": p.person_id}
     else:

@@ -122,6 +122,31 @@ for _kinds in ("mentors", "mentees", "metamentors"):
     _people_routes(_kinds)
 
 
+# What a participant may change on their own record; eligibility facts (years, training) and
+# matching attributes stay with staff.
+SELF_SERVICE_FIELDS = frozenset({"name", "email", "languages", "availability"})
+
+
+@router.patch("/people/{person_id}", tags=["people"], dependencies=mutation,
+              summary="Update a profile: staff any field; the person their name, email, languages, availability")
+async def update_profile(person_id: str = id_path("mentor-7f3a", "A mentor, mentee or metamentor id"),
+                         body: dict[str, Any] = json_body({"email": "maria.lopez@example.org",
+                                                           "availability": ["weekday afternoons"]}),
+                         c: Caller = Depends(caller)) -> Response:
+    p = c.principal
+    if p.role in STAFF_ROLES:
+        program_id = await lookups.person_program(c, person_id)
+        c.require_staff(program_id)
+    elif p.person_id == person_id:
+        others = sorted(set(body) - SELF_SERVICE_FIELDS)
+        if others:
+            raise Forbidden(others[0], "only staff change this; you may change "
+                            + ", ".join(sorted(SELF_SERVICE_FIELDS)))
+    else:
+        raise NotFound("person_id", f"no person {person_id}")
+    return await c.forward(M, json=body)
+
+
 async def _mentor_program(c: Caller, mentor_id: str) -> str:
     """The mentor's program; refuses unless the caller is that mentor or staff of that program."""
     is_self = c.principal.is_person(Role.MENTOR, mentor_id)

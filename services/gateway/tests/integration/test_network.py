@@ -25,7 +25,7 @@ async def test_a_service_with_nothing_listening_gives_503_at_once(tmp_path) -> N
         h.user("coord", Role.COORDINATOR, ["prog-a"])
         started = time.monotonic()
         r = await h.client.post("/api/v1/programs/prog-a/month-closes", json={}, headers=h.auth("coord"))
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 5.0  # refused at once (bound generous for a loaded machine)
         assert r.status_code == 503
         assert r.json() == {"detail": [{"field": "service", "reason": "activity is unavailable",
                                         "code": "service_unavailable"}]}
@@ -55,7 +55,7 @@ async def test_a_service_that_never_answers_gives_503_after_the_read_timeout(tmp
         assert r.status_code == 503
         assert r.json()["detail"][0] == {"field": "service", "reason": "payments is unavailable (no answer in time)",
                                          "code": "service_unavailable"}
-        assert 0.4 < elapsed < 3.0
+        assert 0.4 < elapsed < 10.0  # the 0.5 s read timeout, not the 30 s the service would take
 
 
 async def test_gateway_process_forwards_over_the_network(tmp_path) -> None:

@@ -163,6 +163,11 @@ async def test_who_asked_is_set_by_the_gateway_not_the_body(env: Env) -> None:
                                                               "minutes": 30, "partnership_id": "pa-2"},
                                 headers=env.h.auth("coord_a"))
     assert r.status_code == 403 and r.json()["detail"][0]["field"] == "partnership_id"
+    # staff record time only for a mentor of that program
+    r = await env.h.client.post("/api/v1/time-entries", json={"program_id": "prog-a", "mentor_id": "mentor-b",
+                                                              "kind": "planning", "work_date": "2026-10-06",
+                                                              "minutes": 30}, headers=env.h.auth("coord_ab"))
+    assert r.status_code == 403 and r.json()["detail"][0]["field"] == "mentor_id"
 
 
 async def test_csv_import_reaches_the_service_as_sent(env: Env) -> None:
