@@ -31,15 +31,6 @@ class FakeUnitOfWork:
         return [e.event_type for e in self.events]
 
 
-@dataclass
-class Store:
-    db: Database
-
-    def uow(self) -> Iterator[FakeUnitOfWork]:
-        with self.db.session() as s:
-            yield FakeUnitOfWork(s)
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{tmp_path / 'matching.db'}")
