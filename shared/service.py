@@ -155,7 +155,12 @@ class Service:
     # -- composition ------------------------------------------------------------------------
     def consumer(self, *topics: str, group: str | None = None) -> EventConsumer:
         consumer = EventConsumer(
-            group or self.name, self.db, self.outbox, self.clock, self.dead_letters, policy=self.retry
+            self.settings.topic_prefix + (group or self.name),
+            self.db,
+            self.outbox,
+            self.clock,
+            self.dead_letters,
+            policy=self.retry,
         )
         consumer.after_commit = self._after_consumer_commit
         self.consumers.append((consumer, topics))
