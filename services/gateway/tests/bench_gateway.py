@@ -1,6 +1,7 @@
 """Gateway overhead, measured (not a test; not collected by pytest):
 
     uv run python -m services.gateway.tests.bench_gateway [--seconds 10] [--concurrency 32]
+    uv run python -m services.gateway.tests.bench_gateway --cpu [--requests 300]
 
 Starts fake matching and activity services and the gateway as separate uvicorn processes on
 127.0.0.1, then drives the gateway with concurrent clients and prints requests per second and
@@ -118,9 +119,42 @@ def main(seconds: float, concurrency: int) -> None:
             p.wait(timeout=10)
 
 
+async def _cpu_per_request(requests: int) -> None:
+    """CPU time per request of gateway + in-process fakes (ASGI, no sockets): a figure that a busy
+    machine distorts far less than wall-clock throughput."""
+    from services.gateway.domain.access import Role
+    from services.gateway.tests.fakes import world
+    from services.gateway.tests.support import running_gateway
+
+    fakes = world()
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-cpu-"))
+    async with running_gateway(tmp, {n: f.app() for n, f in fakes.items()}) as h:
+        h.user("mentor", Role.MENTOR, ["prog-a"], "mentor-1")
+        print(f"CPU per request, gateway and fake services in one process, {requests} sequential requests")
+        for method, path, body in [
+            ("GET", "/health", None),
+            ("GET", "/api/v1/me", None),
+            ("GET", "/api/v1/partnerships/pa-1/meetings", None),
+            ("POST", "/api/v1/meetings", {"partnership_id": "pa-1", "duration_minutes": 45}),
+            ("GET", "/api/v1/partnerships/pa-1/overview", None),
+        ]:
+            started_cpu, started = time.process_time(), time.perf_counter()
+            for _ in range(requests):
+                r = await h.client.request(method, path, json=body, headers=h.auth("mentor"))
+                assert r.status_code < 400, r.text
+            cpu = (time.process_time() - started_cpu) / requests
+            wall = (time.perf_counter() - started) / requests
+            print(f"{method:4} {path:40} cpu {cpu * 1000:6.2f} ms/request  wall {wall * 1000:6.2f} ms")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--cpu", action="store_true", help="CPU time per request, in one process")
+    parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
-    main(args.seconds, args.concurrency)
+    if args.cpu:
+        asyncio.run(_cpu_per_request(args.requests))
+    else:
+        main(args.seconds, args.concurrency)
