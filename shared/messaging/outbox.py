@@ -1,9 +1,18 @@
-"""Transactional outbox: an event is stored in the same transaction as the change that causes it."""
+"""Transactional outbox: an event is stored in the same transaction as the change that causes it.
+
+Rows are staged on the session and written with one executemany just before the transaction
+commits (a before_commit hook), so a handler emitting thousands of events pays one statement, not
+thousands of ORM objects. A rolled-back transaction drops its staged rows with it.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from shared.clock import Clock
@@ -30,16 +39,35 @@ class Outbox:
             clock=self.clock,
             cause=cause,
         )
-        session.add(
-            OutboxRecord(
-                event_id=str(envelope.event_id),
-                topic=topic or event.topic,
-                key=envelope.key,
-                event_type=envelope.event_type,
-                event_version=envelope.event_version,
-                headers=json.dumps([[k, v.decode()] for k, v in envelope.to_headers()]),
-                payload=event.to_json(),
-                created_at=envelope.occurred_at,
-            )
+        staged: list[dict[str, Any]] = session.info.setdefault(_STAGED, [])
+        staged.append(
+            {
+                "event_id": str(envelope.event_id),
+                "topic": topic or event.topic,
+                "key": envelope.key,
+                "event_type": envelope.event_type,
+                "event_version": envelope.event_version,
+                "headers": json.dumps([[k, v.decode()] for k, v in envelope.to_headers()]),
+                "payload": event.to_json(),
+                "created_at": envelope.occurred_at,
+                "published_at": None,
+                "attempts": 0,
+                "last_error": None,
+            }
         )
         return envelope
+
+
+_STAGED = "outbox_staged_rows"
+
+
+@sa_event.listens_for(OrmSession, "before_commit")
+def _write_staged(session: OrmSession) -> None:
+    rows = session.info.pop(_STAGED, None)
+    if rows:
+        session.execute(insert(OutboxRecord.__table__), rows)  # type: ignore[attr-defined]
+
+
+@sa_event.listens_for(OrmSession, "after_soft_rollback")
+def _drop_staged(session: OrmSession, _previous: Any) -> None:
+    session.info.pop(_STAGED, None)
