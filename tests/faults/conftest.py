@@ -1,0 +1,253 @@
+"""The fault suite's harness: services as real processes on a real broker, a fixed business clock,
+a real SMTP server, helpers to read topics by event type, and the ledger of faults.
+
+Every test records what it injected and what it counted in the ledger (events sent, effects
+received, lost, duplicated); the table is printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from deploy.kafka.local import free_port
+from shared.messaging.admin import ensure_topics
+from tests.processes import ServiceProcess, System
+from tests.support import headers_of, read_topic
+
+T = TypeVar("T")
+# Business time of every fault test: a Friday late in November 2026 (the school year 2026-27 is
+# under way, October is closed and paid on the first working day of November).
+NOW = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
+STAFF = {"X-Actor-Id": "staff-1", "X-Actor-Role": "staff"}
+
+
+# -- the ledger ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    test: str
+    fault: str
+    sent: int
+    received: int
+    lost: int
+    duplicated: int
+
+
+LEDGER: list[Row] = []
+
+
+def record(fault: str, *, sent: int, received: int, lost: int, duplicated: int, test: str = "") -> None:
+    LEDGER.append(Row(test or _current_test(), fault, sent, received, lost, duplicated))
+
+
+def _current_test() -> str:
+    import os
+
+    return os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not LEDGER:
+        return
+    tr = terminalreporter
+    tr.section("faults injected (lost and duplicated must be 0)")
+    tr.write_line(f"{'test':44} {'fault':58} {'sent':>6} {'recv':>6} {'lost':>5} {'dup':>4}")
+    for r in LEDGER:
+        tr.write_line(f"{r.test[:44]:44} {r.fault[:58]:58} {r.sent:6} {r.received:6} {r.lost:5} {r.duplicated:4}")
+
+
+# -- processes -------------------------------------------------------------------------------------
+@dataclass
+class Faults:
+    """One test's world: a topic prefix on a broker, a data folder, the processes it started."""
+
+    bootstrap: str
+    prefix: str
+    data_dir: Path
+    system: System
+    clock_offset_s: float
+
+    def add(self, name: str, *, instance: str = "", env: dict[str, str] | None = None) -> ServiceProcess:
+        base = {
+            "MENTORING_CLOCK_OFFSET_SECONDS": str(self.clock_offset_s),
+            # Small batches: a crash after commit N leaves batches N+1... to be redelivered.
+            "MENTORING_CONSUMER_MAX_RECORDS": "4",
+        }
+        return self.system.add(name, instance=instance, env={**base, **(env or {})})
+
+    def start(self, *procs: ServiceProcess, timeout_s: float = 120.0) -> None:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.wait_ready(timeout_s)
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def events(self, topic: str, event_type: str | None = None) -> list[tuple[dict[str, str], bytes]]:
+        """(headers, payload) of every record on a (prefixed) topic, optionally of one type."""
+        records = asyncio.run(read_topic(self.bootstrap, self.topic(topic)))
+        out = []
+        for r in records:
+            h = headers_of(r)
+            if event_type is None or h.get("event_type") == event_type:
+                out.append((h, r.value or b""))
+        return out
+
+    def log_tails(self) -> str:
+        return "\n\n".join(
+            f"----- {name} ({p.log_path}) -----\n{p.log_tail(40)}" for name, p in self.system.services.items()
+        )
+
+
+@pytest.fixture
+def faults(bootstrap: str, tmp_path: Path) -> Iterator[Faults]:
+    prefix = f"f{uuid.uuid4().hex[:8]}."
+    asyncio.run(ensure_topics(bootstrap, prefix=prefix))
+    system = System(bootstrap=bootstrap, data_dir=tmp_path, prefix=prefix)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    world = Faults(bootstrap, prefix, tmp_path, system, NOW.timestamp() - time.time())
+    try:
+        yield world
+    finally:
+        for p in system.services.values():
+            p.kill()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On a failure, show the tail of every service's log next to it."""
+    report = yield
+    found = getattr(item, "funcargs", {}).get("faults")
+    if report.failed and isinstance(found, Faults):
+        report.sections.append(("service logs", found.log_tails()))
+    return report
+
+
+def wait_exit(proc: ServiceProcess, timeout_s: float = 90.0) -> int:
+    """Wait for a process to die by itself (the fault knob); return its exit code."""
+    assert proc.proc is not None
+    deadline = time.monotonic() + timeout_s
+    while proc.proc.poll() is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{proc.name} did not crash within {timeout_s}s:\n{proc.log_tail()}")
+        time.sleep(0.1)
+    return proc.proc.returncode
+
+
+def poll(check: Callable[[], T | None], what: str, timeout_s: float = 60.0, every_s: float = 0.3) -> T:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while True:
+        try:
+            value = check()
+        except (httpx.HTTPError, AssertionError) as exc:
+            value, last = None, exc
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s}s (last: {last!r})")
+        time.sleep(every_s)
+
+
+def get(proc: ServiceProcess, path: str, **params: Any) -> Any:
+    r = httpx.get(proc.url + path, params=params or None, headers=STAFF, timeout=15.0)
+    r.raise_for_status()
+    return r.json()
+
+
+def duplicates(keys: list[Any]) -> int:
+    return sum(n - 1 for n in Counter(keys).values() if n > 1)
+
+
+# -- mail ------------------------------------------------------------------------------------------
+@dataclass
+class Mailbox:
+    """aiosmtpd handler: accepts every message and keeps it."""
+
+    mails: list[tuple[tuple[str, ...], EmailMessage]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        with self.lock:
+            self.mails.append((tuple(a.lower() for a in envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def snapshot(self) -> list[tuple[tuple[str, ...], EmailMessage]]:
+        with self.lock:
+            return list(self.mails)
+
+
+@dataclass
+class Smtp:
+    port: int
+    box: Mailbox
+
+    def notify_env(self, data_dir: Path, **extra: str) -> dict[str, str]:
+        return {
+            "MENTORING_SMTP_HOST": "127.0.0.1",
+            "MENTORING_SMTP_PORT": str(self.port),
+            "MENTORING_EMBEDDED_SINK": "false",
+            "MENTORING_MAIL_DIR": str(data_dir / "unused-mail"),
+            "MENTORING_MAIL_INTERVAL_SECONDS": "0.3",
+            "MENTORING_MAIL_BACKOFF_SECONDS": "0.5",
+            "MENTORING_MAIL_BACKOFF_MAX_SECONDS": "2",
+            **extra,
+        }
+
+
+@pytest.fixture
+def smtp() -> Iterator[Smtp]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=10)
+    controller.start()
+    try:
+        yield Smtp(port, box)
+    finally:
+        controller.stop()
+
+
+# -- what a crash left behind ----------------------------------------------------------------------
+def applied_in_store(data_dir: Path, service: str, event_type: str) -> int:
+    """Events of a type the service's consumer group has applied (its inbox, in its SQLite store;
+    each service has one consumer group)."""
+    import sqlite3
+
+    with sqlite3.connect(data_dir / service / f"{service}.db") as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM inbox WHERE event_type = ?", (event_type,)
+        ).fetchone()
+    return int(row[0])
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> int:
+    """Sum over the topic's partitions of the group's committed offsets (records it will not
+    read again)."""
+    from deploy.ops import consumer_lag
+
+    lags = asyncio.run(consumer_lag(bootstrap, group))
+    return sum(lag.committed or 0 for lag in lags if lag.topic == topic)
