@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import resource
@@ -238,6 +239,8 @@ def main() -> None:
             return fresh_postgres_database(args.store_url)
 
         store = "postgresql" if args.store_url else "sqlite"
+        figures: dict[str, Any] = {"store": store, "partnerships": partnerships, "entries": entries,
+                                   "load_average": round(os.getloadavg()[0], 1)}
         print(f"month close: {partnerships:,} partnerships, {entries:,} entries ({store}); load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         close = bench_month_close(url("close"), partnerships, entries)
@@ -246,15 +249,20 @@ def main() -> None:
               f"(goal < 20 s, < 1 GB: {goal}); {close['month_closed_events']:,} MonthClosed, "
               f"{close['late']:,} late entries, payload {close['payload_mb']} MB; seeding took "
               f"{close['seed_seconds']} s", flush=True)
+        figures["month_close"] = {k: round(v, 2) if isinstance(v, float) else v for k, v in close.items()}
         if args.close_only:
+            print(json.dumps(figures))
             return
         print(f"MeetingLogged through the consumer: {n_meetings:,} events, 1,000 partnerships", flush=True)
         direct = asyncio.run(bench_consumer(url("consumer"), n_meetings, 1000))
         print(f"  in process (batches of 500): {direct['per_second']:,}/s ({direct['seconds']} s; "
               f"{direct['per_cpu_second']:,} per CPU-second of this process)", flush=True)
+        figures["meeting_logged_in_process"] = direct
         if args.bootstrap:
             kafka = asyncio.run(bench_consumer_kafka(url("kafka"), args.bootstrap, n_meetings, 1000))
             print(f"  through Kafka (one consumer): {kafka['per_second']:,}/s ({kafka['seconds']} s, {kafka['note']})")
+            figures["meeting_logged_through_kafka"] = kafka
+        print(json.dumps(figures))  # last, for `python -m bench`
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
