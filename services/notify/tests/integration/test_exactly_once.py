@@ -78,7 +78,7 @@ async def test_redelivery_and_a_replaying_restart_send_no_second_email(
             await asyncio.sleep(0.5)  # give a wrong second email time to go out
             assert len(smtp.received) == 2
         # Restart with every committed offset lost: the whole topic is delivered again.
-        await rewind_group(bootstrap, "notify", prefix + MATCHING)
+        await rewind_group(bootstrap, runtime(first).service.consumers[0][0].name, prefix + MATCHING)
         second = create_app(cfg)
         async with running(second):
             await publish_events(bootstrap, [match(1)], prefix=prefix)
