@@ -251,3 +251,33 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> int:
 
     lags = asyncio.run(consumer_lag(bootstrap, group))
     return sum(lag.committed or 0 for lag in lags if lag.topic == topic)
+
+
+def reset_group_to_earliest(bootstrap: str, group: str, topics: list[str]) -> None:
+    """What an operator does to rebuild a consumer's state: with the group's members stopped,
+    commit offset 0 on every partition it reads."""
+    from aiokafka import AIOKafkaConsumer
+
+    from deploy.ops import _partitions
+
+    async def go() -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [tp for t in topics for tp in await _partitions(consumer, t)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            await consumer.commit({tp: 0 for tp in tps})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(go())
+
+
+def clear_inbox(data_dir: Path, service: str) -> int:
+    """Forget which events the service applied (as an inbox pruned after its retention would), so
+    a replay must be harmless by the handlers' own idempotence, not only by the inbox."""
+    import sqlite3
+
+    with sqlite3.connect(data_dir / service / f"{service}.db") as conn:
+        return conn.execute("DELETE FROM inbox").rowcount
