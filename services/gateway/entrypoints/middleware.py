@@ -155,14 +155,20 @@ class Idempotency:
         status = 500
         content_type: str | None = None
         chunks: list[bytes] = []
+        # The answer's last message is held back until the key is completed or released: a client
+        # retrying the moment it has the answer must get it replayed, not "in progress".
+        last: Message | None = None
 
         async def capture(message: Message) -> None:
-            nonlocal status, content_type
+            nonlocal status, content_type, last
             if message["type"] == "http.response.start":
                 status = message["status"]
                 content_type = Headers(raw=message.get("headers", [])).get("content-type")
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    last = message
+                    return
             await send(message)
 
         try:
@@ -177,3 +183,5 @@ class Idempotency:
             await asyncio.to_thread(
                 idempotency.complete, self.gateway.db, record_id, status, content_type, b"".join(chunks)
             )
+        if last is not None:
+            await send(last)
