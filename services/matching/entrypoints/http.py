@@ -55,6 +55,12 @@ def make_router(service: Service) -> APIRouter:
         with service.transaction(cause) as tx:
             return views.program_view(handlers.change_program(tx, program_id, body, actor, now()))
 
+    @router.get("/people/{person_id}")
+    def get_person(person_id: str) -> dict[str, Any]:
+        """A mentor, mentee or metamentor of any program, as the program's list shows them."""
+        with service.db.session() as s:
+            return views.person(s, person_id)
+
     @router.patch("/people/{person_id}")
     def update_profile(person_id: str, body: cmd.UpdateProfile, cause: Cause = Depends(request_cause)) -> dict[str, Any]:
         with service.transaction(cause) as tx:
@@ -117,6 +123,11 @@ def make_router(service: Service) -> APIRouter:
     def list_partnerships(program_id: str, status: str | None = None) -> list[dict[str, Any]]:
         with service.db.session() as s:
             return views.partnerships(s, program_id, status)
+
+    @router.get("/partnerships/{partnership_id}")
+    def get_partnership(partnership_id: str) -> dict[str, Any]:
+        with service.db.session() as s:
+            return views.partnership(s, partnership_id)
 
     @router.post("/partnerships/{partnership_id}/rematch")
     def rematch(partnership_id: str, body: cmd.RequestRematch, cause: Cause = Depends(request_cause),

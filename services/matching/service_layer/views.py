@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.matching.adapters.tables import (
@@ -67,6 +68,10 @@ def proposal_view(session: Session, proposal_id: str) -> dict[str, Any]:
     }
 
 
+def mentee_state(awaiting_transition: bool, matched: bool) -> str:
+    return "awaiting_transition" if awaiting_transition else "matched" if matched else "unmatched"
+
+
 def people(session: Session, program_id: str, kind: str) -> list[dict[str, Any]]:
     rows = session.exec(select(PersonRow).where(PersonRow.program_id == program_id, PersonRow.kind == kind)
                         .order_by(col(PersonRow.enrolled_at), col(PersonRow.person_id))).all()
@@ -81,8 +86,34 @@ def people(session: Session, program_id: str, kind: str) -> list[dict[str, Any]]
     awaiting = set(session.exec(select(TransitionRow.mentee_id).where(
         TransitionRow.program_id == program_id, TransitionRow.status == "awaiting")).all())
     matched = {p.mentee_id for p in active}
-    return [person_view(r, state="awaiting_transition" if r.person_id in awaiting
-                        else "matched" if r.person_id in matched else "unmatched") for r in rows]
+    return [person_view(r, state=mentee_state(r.person_id in awaiting, r.person_id in matched)) for r in rows]
+
+
+def person(session: Session, person_id: str) -> dict[str, Any]:
+    """One mentor, mentee or metamentor exactly as its program's list shows it (load or matching
+    state included), counted for this person alone rather than by loading the program."""
+    row = session.get(PersonRow, person_id)
+    if row is None:
+        raise NotFound("person_id", f"no person {person_id!r}")
+    active = select(func.count()).select_from(PartnershipRow).where(
+        PartnershipRow.program_id == row.program_id, PartnershipRow.status == "active")
+    if row.kind == "mentor":
+        return person_view(row, session.exec(active.where(PartnershipRow.mentor_id == person_id)).one())
+    if row.kind == "metamentor":
+        return person_view(row, session.exec(active.where(PartnershipRow.metamentor_id == person_id)).one())
+    awaiting = session.exec(select(func.count()).select_from(TransitionRow).where(
+        TransitionRow.program_id == row.program_id, TransitionRow.status == "awaiting",
+        TransitionRow.mentee_id == person_id)).one()
+    matched = session.exec(active.where(PartnershipRow.mentee_id == person_id)).one()
+    return person_view(row, state=mentee_state(awaiting > 0, matched > 0))
+
+
+def partnership(session: Session, partnership_id: str) -> dict[str, Any]:
+    """One partnership, as its program's list shows it."""
+    row = session.get(PartnershipRow, partnership_id)
+    if row is None:
+        raise NotFound("partnership_id", f"no partnership {partnership_id!r}")
+    return partnership_view(row)
 
 
 def partnerships(session: Session, program_id: str, status: str | None) -> list[dict[str, Any]]:

@@ -178,6 +178,16 @@ async def test_refusals_name_the_field_and_the_reason(api: tuple[Api, Service, s
     ok = await client.call("POST", "/programs/prog-b/partnerships", 201,
                            json={"mentee_id": "eb", "mentor_id": "mb", "confirm_warnings": True})
     assert ok["confirmed_warnings"] == ["mentor is at capacity (0 of 0)"] and ok["created_by"] == "staff-7"
+    # read by id: exactly the program lists' item; unknown ids name the field
+    [listed] = await client.call("GET", "/programs/prog-b/partnerships")
+    assert await client.call("GET", f"/partnerships/{ok['partnership_id']}") == listed
+    for kinds, person_id in (("mentors", "mb"), ("mentees", "eb")):
+        [person] = await client.call("GET", f"/programs/prog-b/{kinds}")
+        assert await client.call("GET", f"/people/{person_id}") == person
+    assert await client.call("GET", "/people/nobody", 404) == {
+        "detail": [{"field": "person_id", "reason": "no person 'nobody'", "code": "not_found"}]}
+    assert await client.call("GET", "/partnerships/nope", 404) == {
+        "detail": [{"field": "partnership_id", "reason": "no partnership 'nope'", "code": "not_found"}]}
 
 
 async def test_two_programs_are_fully_separate(api: tuple[Api, Service, str]) -> None:

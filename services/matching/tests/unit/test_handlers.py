@@ -17,7 +17,7 @@ from services.matching.service_layer import views
 from services.matching.tests.conftest import NOW, FakeUnitOfWork
 from shared.contracts.program import Eligibility, MatchingPolicy, ProgramPolicy
 from shared.db import Database
-from shared.errors import Conflict, DomainError
+from shared.errors import Conflict, DomainError, NotFound
 
 pytestmark = pytest.mark.unit
 STAFF = h.Actor("staff-1", "staff")
@@ -283,3 +283,44 @@ def test_the_store_refuses_a_second_active_partnership_for_a_mentee(db: Database
         s.add(PartnershipRow(partnership_id="b", program_id="p", mentor_id="m2", mentee_id="e", started_at=start))
     with pytest.raises(IntegrityError), db.session() as s:
         s.add(PartnershipRow(partnership_id="c", program_id="p", mentor_id="m3", mentee_id="e", started_at=start))
+
+
+def _each_as_listed(hx: Harness) -> None:
+    """Every person and partnership read by id equals its item in the program's list."""
+    with hx.db.session() as s:
+        for kind in ("mentor", "mentee", "metamentor"):
+            for item in views.people(s, "p1", kind):
+                assert views.person(s, item["person_id"]) == item
+        for item in views.partnerships(s, "p1", None):
+            assert views.partnership(s, item["partnership_id"]) == item
+
+
+def test_a_person_or_partnership_read_by_id_is_what_the_program_lists_show(hx: Harness) -> None:
+    hx.program()
+    hx.person("metamentor", "mm1")
+    hx.person("mentor", "m1", capacity=3)
+    hx.person("mentor", "m2", capacity=3)
+    for e in ("e1", "e2", "e3"):
+        hx.person("mentee", e)
+    for e, m in (("e1", "m1"), ("e2", "m1"), ("e3", "m2")):
+        hx.do(h.manual_match, "p1", cmd.ManualMatch(mentee_id=e, mentor_id=m), STAFF, NOW)
+    hx.person("mentee", "e4")
+    _each_as_listed(hx)
+    with hx.db.session() as s:
+        assert views.person(s, "m1")["mentees"] == 2 and views.person(s, "mm1")["caseload"] == 3
+        assert views.person(s, "e4")["matching_state"] == "unmatched"
+    hx.do(h.pause_mentor, "m1", cmd.PauseMentor(reason="leave"), STAFF, NOW)
+    _each_as_listed(hx)
+    with hx.db.session() as s:
+        assert views.person(s, "e1")["matching_state"] == "awaiting_transition"
+        assert views.person(s, "e3")["matching_state"] == "matched"
+
+
+def test_reading_an_unknown_person_or_partnership_names_the_field(hx: Harness) -> None:
+    hx.program()
+    with hx.db.session() as s, pytest.raises(NotFound) as err:
+        views.person(s, "nobody")
+    assert (err.value.problems[0].field, err.value.problems[0].reason) == ("person_id", "no person 'nobody'")
+    with hx.db.session() as s, pytest.raises(NotFound) as err:
+        views.partnership(s, "nope")
+    assert (err.value.problems[0].field, err.value.problems[0].reason) == ("partnership_id", "no partnership 'nope'")
