@@ -2,8 +2,10 @@
 which program, mentor, mentee and metamentor a partnership has; which program a person is in;
 which program a statement, batch, meeting, time entry or newsletter belongs to.
 
-Where the owning service has no read-by-id route, the partnership or person is found in the
-lists of the programs the caller belongs to (the only programs they could reach anyway).
+Partnerships and people are read by id from matching (GET /partnerships/{id}, /people/{id}).
+Only a matching without those routes (an older one) makes the gateway search the lists of the
+programs the caller belongs to (the only programs they could reach anyway); the missing route is
+remembered for a minute.
 """
 
 from __future__ import annotations
@@ -65,28 +67,34 @@ async def read_by_id(c: Caller, service: str, route: str, path: str) -> httpx.Re
     return response
 
 
-async def partnership(c: Caller, partnership_id: str) -> PartnershipFacts:
-    """The partnership as matching knows it; 404 when it does not exist or the caller cannot see it."""
-    cache: dict[str, PartnershipFacts] = c.request.state.__dict__.setdefault("partnerships", {})
+async def partnership_item(c: Caller, partnership_id: str) -> dict[str, Any]:
+    """The partnership exactly as matching shows it; 404 when it does not exist or the caller cannot
+    see it. One read by id; only a matching without that route makes this search program lists."""
+    cache: dict[str, dict[str, Any]] = c.request.state.__dict__.setdefault("partnerships", {})
     if partnership_id in cache:
         return cache[partnership_id]
-    found: PartnershipFacts | None = None
+    found: dict[str, Any] | None = None
     response = await read_by_id(c, "matching", "/partnerships/{id}", f"/partnerships/{seg(partnership_id)}")
     if response.status_code == 200:
-        found = facts_of(response.json())
+        found = response.json()
     elif route_missing(response):  # matching has no read-by-id: look in the caller's programs
         for program_id in await programs_in_reach(c):
-            items = await partnerships_of(c, program_id)
-            found = next((f for f in items if f.partnership_id == partnership_id), None)
+            items = await c.read("matching", f"/programs/{seg(program_id)}/partnerships")
+            found = next((i for i in items if i.get("partnership_id") == partnership_id), None)
             if found is not None:
                 break
     elif response.status_code != 404:
         checked("matching", response)
-    if found is None or not can_view_partnership(c.principal, found):
+    if found is None or not can_view_partnership(c.principal, facts_of(found)):
         # Out of reach looks exactly like unknown: nobody learns another program's ids.
         raise NotFound("partnership_id", f"no partnership {partnership_id}")
     cache[partnership_id] = found
     return found
+
+
+async def partnership(c: Caller, partnership_id: str) -> PartnershipFacts:
+    """Who a partnership belongs to, for a role check (see partnership_item)."""
+    return facts_of(await partnership_item(c, partnership_id))
 
 
 async def partnerships_of(c: Caller, program_id: str, status: str | None = None) -> list[PartnershipFacts]:
@@ -100,6 +108,22 @@ async def require_partnership(c: Caller, partnership_id: str, rule: Any, action:
     if not rule(c.principal, facts):
         raise Forbidden("partnership_id", f"you may not {action} for partnership {partnership_id}")
     return facts
+
+
+async def person_item(c: Caller, person_id: str, program_id: str, kinds: str) -> dict[str, Any] | None:
+    """A person of a program the caller may already see, as matching's `kinds` list shows them;
+    None when matching does not know them there."""
+    response = await read_by_id(c, "matching", "/people/{id}", f"/people/{seg(person_id)}")
+    if response.status_code == 200:
+        found: dict[str, Any] = response.json()
+        same = str(found.get("program_id")) == program_id and f"{found.get('kind')}s" == kinds
+        return found if same else None
+    if not route_missing(response):
+        if response.status_code != 404:
+            checked("matching", response)
+        return None
+    people: list[dict[str, Any]] = await c.read("matching", f"/programs/{seg(program_id)}/{kinds}")
+    return next((p for p in people if p.get("person_id") == person_id), None)
 
 
 async def person_record(c: Caller, person_id: str, kinds: tuple[str, ...] = PEOPLE_KINDS) -> tuple[str, str]:

@@ -5,7 +5,8 @@ prog-a: pa-1 (mentor-1, mentee-1, metamentor meta-1), pa-2 (mentor-2, mentee-2, 
 prog-b: pb-1 (mentor-b, mentee-b, meta-b)
 
 A GET the fake does not know answers like a missing route ({"detail": "Not Found"}), as the real
-services do for reads they do not offer (e.g. matching has no GET /partnerships/{id}).
+services do for reads they do not offer. `without_reads_by_id` gives a matching as it was before
+GET /partnerships/{id} and GET /people/{id} (the gateway then searches program lists).
 """
 
 from __future__ import annotations
@@ -96,13 +97,26 @@ def matching() -> FakeService:
     for program, items in PARTNERSHIPS.items():
         f.routes[("GET", f"/programs/{program}")] = (200, {"program_id": program, "name": program.upper()})
         f.routes[("GET", f"/programs/{program}/partnerships")] = (200, items)
+        for item in items:
+            f.routes[("GET", f"/partnerships/{item['partnership_id']}")] = (200, item)
         for kind, key in (("mentors", "mentor_id"), ("mentees", "mentee_id"), ("metamentors", "metamentor_id")):
-            f.routes[("GET", f"/programs/{program}/{kind}")] = (200, _people(program, kind[:-1], [i[key] for i in items]))
+            people = _people(program, kind[:-1], [i[key] for i in items])
+            f.routes[("GET", f"/programs/{program}/{kind}")] = (200, people)
+            for person in people:
+                f.routes[("GET", f"/people/{person['person_id']}")] = (200, person)
     f.routes[("GET", "/proposals/prop-a")] = (200, {"proposal_id": "prop-a", "program_id": "prog-a", "pairs": []})
     f.routes[("GET", "/programs/prog-a/transitions")] = (200, [{"transition_id": "tr-a", "partnership_id": "pa-1"}])
     f.routes[("GET", "/programs/prog-b/transitions")] = (200, [])
     f.routes[("GET", "/programs/prog-a/incidents")] = (200, [{"incident_id": "inc-a", "partnership_id": "pa-1"}])
     f.routes[("GET", "/programs/prog-b/incidents")] = (200, [])
+    return f
+
+
+def without_reads_by_id(f: FakeService) -> FakeService:
+    """The matching fake without GET /partnerships/{id} and GET /people/{id}."""
+    for method, path in list(f.routes):
+        if method == "GET" and path.startswith(("/partnerships/", "/people/")) and path.count("/") == 2:
+            del f.routes[(method, path)]
     return f
 
 

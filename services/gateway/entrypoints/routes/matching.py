@@ -263,12 +263,7 @@ async def my_partnerships(status: str | None = Query("active", max_length=40),
 @router.get("/partnerships/{partnership_id}", tags=["partnerships"],
             summary="One partnership (staff, its metamentor, its mentor, its mentee)")
 async def get_partnership(partnership_id: str = PartnershipId, c: Caller = Depends(caller)) -> dict[str, Any]:
-    facts = await lookups.partnership(c, partnership_id)
-    items: list[dict[str, Any]] = await c.read(M, f"/programs/{facts.program_id}/partnerships")
-    for item in items:
-        if item.get("partnership_id") == partnership_id:
-            return item
-    raise NotFound("partnership_id", f"no partnership {partnership_id}")
+    return await lookups.partnership_item(c, partnership_id)
 
 
 @router.post("/partnerships/{partnership_id}/rematch", tags=["matching"], dependencies=mutation,

@@ -69,8 +69,9 @@ async def _section(unavailable: list[str], service: str, call: Awaitable[Any]) -
             "(its people and metamentor; pay: staff and the mentor only)")
 async def overview(partnership_id: str = PartnershipId, meetings: int = Query(5, ge=0, le=50),
                    c: Caller = Depends(caller)) -> Overview:
-    facts = await lookups.partnership(c, partnership_id)
-    pid, prog = seg(partnership_id), seg(facts.program_id)
+    item = await lookups.partnership_item(c, partnership_id)
+    facts = lookups.facts_of(item)
+    pid = seg(partnership_id)
     unavailable: list[str] = []
     sees_pay = can_act_as_mentor(c.principal, facts.program_id, facts.mentor_id)
 
@@ -83,32 +84,27 @@ async def overview(partnership_id: str = PartnershipId, meetings: int = Query(5,
         recent = [{k: s.get(k) for k in keep} for s in statements[-3:]]
         return {"statements": recent[::-1]}
 
-    async def nothing() -> None:
-        return None
+    async def person(person_id: str | None, kinds: str) -> dict[str, Any] | None:
+        found = await lookups.person_item(c, person_id, facts.program_id, kinds) if person_id else None
+        return {k: found.get(k) for k in _PERSON_FIELDS} if found else None
 
-    partnerships, mentors, mentees, metamentors, compliance, logged, pay_status, reimbursements = await asyncio.gather(
-        c.read("matching", f"/programs/{prog}/partnerships"),
-        c.read("matching", f"/programs/{prog}/mentors"),
-        c.read("matching", f"/programs/{prog}/mentees"),
-        c.read("matching", f"/programs/{prog}/metamentors") if facts.metamentor_id else nothing(),
+    mentor, mentee, metamentor, compliance, logged, pay_status, reimbursements = await asyncio.gather(
+        person(facts.mentor_id, "mentors"),
+        person(facts.mentee_id, "mentees"),
+        person(facts.metamentor_id, "metamentors"),
         _section(unavailable, "activity", c.read("activity", f"/partnerships/{pid}/compliance")),
         _section(unavailable, "activity", c.read("activity", f"/partnerships/{pid}/meetings")),
         _section(unavailable, "payments", pay()),
         _section(unavailable, "payments", c.read("payments", "/reimbursements", {"partnership_id": partnership_id})),
     )
 
-    def person(people: list[dict[str, Any]] | None, person_id: str | None) -> dict[str, Any] | None:
-        found = next((p for p in people or [] if p.get("person_id") == person_id), None)
-        return {k: found.get(k) for k in _PERSON_FIELDS} if found else None
-
-    item = next((p for p in partnerships if p.get("partnership_id") == partnership_id), facts.__dict__)
     recent = None
     if logged is not None:
         recent = sorted(logged.get("meetings", []), key=lambda m: str(m.get("started_at")), reverse=True)[:meetings]
     if compliance is not None:
         compliance = {k: compliance.get(k) for k in ("status", "reasons", "findings", "evaluated_at", "active")}
     return Overview(
-        partnership=item, mentor=person(mentors, facts.mentor_id), mentee=person(mentees, facts.mentee_id),
-        metamentor=person(metamentors, facts.metamentor_id), compliance=compliance, recent_meetings=recent,
+        partnership=item, mentor=mentor, mentee=mentee,
+        metamentor=metamentor, compliance=compliance, recent_meetings=recent,
         pay=pay_status, reimbursements=reimbursements, unavailable=sorted(set(unavailable)),
     )

@@ -4,12 +4,14 @@ and Idempotency-Key on forwarded writes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from services.gateway.domain.access import Role
+from services.gateway.tests import fakes
 from services.gateway.tests.fakes import FakeService, world
 from services.gateway.tests.support import Harness, running_gateway
 
@@ -285,12 +287,52 @@ async def test_ops_clock_and_jobs_reach_every_service(tmp_path) -> None:
         assert r.status_code == 200 and fakes["payments"].mutations()[-1].path == "/admin/jobs/pay-day"
 
 
+LISTS_OF_MATCHING = re.compile(r"^/programs(/[^/]+/(partnerships|mentors|mentees|metamentors))?$")
+
+
+async def test_a_partnership_or_person_is_read_by_id_without_downloading_a_list(env: Env) -> None:
+    checks = [
+        ("mentor_1", "GET", "/partnerships/pa-1", None),
+        ("mentee_1", "GET", "/partnerships/pa-1/meetings", None),
+        ("meta_1", "GET", "/partnerships/pa-1/overview", None),
+        ("mentor_1", "POST", "/meetings", {"partnership_id": "pa-1"}),
+        ("coord_a", "PATCH", "/people/mentee-1", {"email": "e@example.org"}),
+        ("admin", "PATCH", "/people/mentor-2", {"email": "m@example.org"}),
+        ("coord_a", "PUT", "/mentors/mentor-1/capacity", {"capacity": 2}),
+    ]
+    for who, method, path, body in checks:
+        env.fakes["matching"].calls.clear()
+        r = await env.h.client.request(method, "/api/v1" + path, json=body, headers=env.h.auth(who))
+        assert r.status_code == 200, (who, path, r.text)
+        reads = [c.path for c in env.calls("matching", "GET")]
+        assert reads and not [p for p in reads if LISTS_OF_MATCHING.match(p)], (path, reads)
+    r = await env.h.client.get("/api/v1/partnerships/pa-1", headers=env.h.auth("mentor_1"))
+    assert r.json() == fakes.PARTNERSHIPS["prog-a"][0]  # matching's item, unchanged
+    overview = (await env.h.client.get("/api/v1/partnerships/pa-1/overview", headers=env.h.auth("mentor_1"))).json()
+    assert overview["partnership"] == fakes.PARTNERSHIPS["prog-a"][0]
+    assert [overview[k]["person_id"] for k in ("mentor", "mentee", "metamentor")] == ["mentor-1", "mentee-1", "meta-1"]
+    # out of reach stays 404 with a read by id too: another program's partnership and person
+    env.h.user("mentor_b", Role.MENTOR, ["prog-b"], "mentor-b")
+    env.h.user("coord_b", Role.COORDINATOR, ["prog-b"])
+    env.fakes["matching"].calls.clear()
+    for who, method, path, body in [("mentor_b", "GET", "/partnerships/pa-1", None),
+                                    ("mentor_2", "GET", "/partnerships/pa-1", None),
+                                    ("coord_b", "PATCH", "/people/mentee-1", {"email": "e@example.org"})]:
+        r = await env.h.client.request(method, "/api/v1" + path, json=body, headers=env.h.auth(who))
+        assert r.status_code == 404, (who, path, r.text)
+        assert r.json()["detail"][0]["field"] in ("partnership_id", "person_id")
+    assert [c.method for c in env.calls("matching")] == ["GET", "GET", "GET"]  # one read each, no write
+
+
 async def test_a_missing_read_by_id_is_remembered_and_a_new_one_is_used(env: Env) -> None:
+    fakes.without_reads_by_id(env.fakes["matching"])
     for _ in range(3):
         r = await env.h.client.get("/api/v1/partnerships/pa-1/meetings", headers=env.h.auth("mentor_1"))
         assert r.status_code == 200
     direct = [c for c in env.calls("matching", "GET") if c.path == "/partnerships/pa-1"]
     assert len(direct) == 1  # asked once; then the program's list is used
+    overview = (await env.h.client.get("/api/v1/partnerships/pa-1/overview", headers=env.h.auth("mentor_1"))).json()
+    assert [overview[k]["person_id"] for k in ("mentor", "mentee", "metamentor")] == ["mentor-1", "mentee-1", "meta-1"]
     # a matching that offers the read by id is used directly once the gateway re-checks
     env.fakes["matching"].routes[("GET", "/partnerships/pa-2")] = (200, {
         "partnership_id": "pa-2", "program_id": "prog-a", "mentor_id": "mentor-2", "mentee_id": "mentee-2",
@@ -302,3 +344,18 @@ async def test_a_missing_read_by_id_is_remembered_and_a_new_one_is_used(env: Env
     assert [c.path for c in env.calls("matching")] == ["/partnerships/pa-2"]
     r = await env.h.client.get("/api/v1/partnerships/pa-2/compliance", headers=env.h.auth("mentor_1"))
     assert r.status_code == 404 and r.json()["detail"][0]["field"] == "partnership_id"
+
+
+async def test_without_a_read_by_id_a_program_id_stays_one_path_segment(tmp_path) -> None:
+    """The fallback through program lists percent-encodes the program id: "prog?x" must not turn
+    into the path /programs/prog with a query."""
+    matching = fakes.without_reads_by_id(fakes.matching())
+    item = {"partnership_id": "px-1", "program_id": "prog?x", "mentor_id": "mentor-x", "mentee_id": "mentee-x",
+            "metamentor_id": None, "status": "active"}
+    matching.routes[("GET", "/programs/prog?x/partnerships")] = (200, [item])
+    async with running_gateway(tmp_path, {"matching": matching.app()}) as h:
+        h.user("coord_x", Role.COORDINATOR, ["prog?x"])
+        r = await h.client.get("/api/v1/partnerships/px-1", headers=h.auth("coord_x"))
+        assert r.status_code == 200, r.text
+        assert r.json() == item
+    assert {c.path for c in matching.calls} == {"/partnerships/px-1", "/programs/prog?x/partnerships"}
