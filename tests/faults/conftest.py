@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -116,18 +117,25 @@ class Faults:
         )
 
 
-@pytest.fixture
-def faults(bootstrap: str, tmp_path: Path) -> Iterator[Faults]:
+@contextmanager
+def fault_world(bootstrap: str, data_dir: Path) -> Iterator[Faults]:
+    """A topic prefix (its catalog topics created) on `bootstrap`; kills what it started."""
     prefix = f"f{uuid.uuid4().hex[:8]}."
     asyncio.run(ensure_topics(bootstrap, prefix=prefix))
-    system = System(bootstrap=bootstrap, data_dir=tmp_path, prefix=prefix)
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    world = Faults(bootstrap, prefix, tmp_path, system, NOW.timestamp() - time.time())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    system = System(bootstrap=bootstrap, data_dir=data_dir, prefix=prefix)
+    world = Faults(bootstrap, prefix, data_dir, system, NOW.timestamp() - time.time())
     try:
         yield world
     finally:
         for p in system.services.values():
             p.kill()
+
+
+@pytest.fixture
+def faults(bootstrap: str, tmp_path: Path) -> Iterator[Faults]:
+    with fault_world(bootstrap, tmp_path) as world:
+        yield world
 
 
 @pytest.hookimpl(wrapper=True)
@@ -281,3 +289,16 @@ def clear_inbox(data_dir: Path, service: str) -> int:
 
     with sqlite3.connect(data_dir / service / f"{service}.db") as conn:
         return conn.execute("DELETE FROM inbox").rowcount
+
+
+def applied_in_database(url: str, event_type: str) -> int:
+    """applied_in_store for a service on a PostgreSQL database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT count(*) FROM inbox WHERE event_type = :t"), {"t": event_type})
+            return int(found.scalar_one())
+    finally:
+        engine.dispose()

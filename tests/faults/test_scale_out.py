@@ -1,0 +1,96 @@
+"""Scale-out: two instances each of activity, payments and notify, each pair in one consumer group
+and sharing one PostgreSQL database. Instance "b" of each is SIGKILLed mid-stream; the survivors
+take over its partitions, and the totals are exact: every meeting counted once, one statement
+per mentor with the exact amount, one email per recipient and cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from decimal import Decimal
+
+import pytest
+
+from shared.topics import ACTIVITY
+from tests.faults.conftest import (
+    Faults,
+    Smtp,
+    applied_in_database,
+    duplicates,
+    get,
+    poll,
+    record,
+)
+from tests.faults.scenario import CLOSED_MONTH, Program
+from tests.processes import ServiceProcess
+from tests.support import publish_events
+
+pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.postgres]
+SERVICES = ("activity", "payments", "notify")
+
+
+def test_a_survivor_takes_over_when_one_of_two_instances_dies_mid_stream(
+    faults: Faults, smtp: Smtp, postgres_server: str
+) -> None:
+    from conftest import fresh_postgres_database
+
+    prog = Program(8)
+    urls = {name: fresh_postgres_database(postgres_server) for name in SERVICES}
+    envs = {name: {"MENTORING_DATABASE_URL": urls[name]} for name in SERVICES}
+    envs["notify"].update(smtp.notify_env(faults.data_dir))
+    # The first instance migrates the database alone; then the second joins the group.
+    a = {name: faults.add(name, env=envs[name]) for name in SERVICES}
+    faults.start(*a.values())
+    b = {name: faults.add(name, instance="b", env=envs[name]) for name in SERVICES}
+    faults.start(*b.values())
+    time.sleep(3.0)  # both members of each group hold partitions
+
+    matches = asyncio.run(publish_events(faults.bootstrap, [*prog.people(), *prog.matches()],
+                                         prefix=faults.prefix, producer="matching"))
+    causes = [str(e.event_id) for e in matches[-prog.n:]]
+    # Mid-stream: once each service has applied part of the matches, its instance b dies.
+    poll(lambda: all(applied_in_database(urls[n], "MenteeMatched") >= 1 for n in SERVICES), "the stream under way")
+    applied_at_kill = {n: applied_in_database(urls[n], "MenteeMatched") for n in SERVICES}
+    for proc in b.values():
+        proc.kill()
+    asyncio.run(publish_events(faults.bootstrap, [*prog.meetings(2), *prog.month_closes()], prefix=faults.prefix,
+                               producer="activity"))
+    survivors: dict[str, ServiceProcess] = a
+
+    # activity: two 30-minute meetings per partnership, each counted once.
+    poll(lambda: applied_in_database(urls["activity"], "MeetingLogged") == 2 * prog.n, "meetings applied", 120)
+    hours = []
+    for i in range(prog.n):
+        found = get(survivors["activity"], f"/partnerships/{prog.partnership(i)}/compliance")
+        (rule,) = [f for f in found["findings"] if f["rule"] == "hours_per_school_year"]
+        hours.append(Decimal(str(rule["actual"])))
+    assert hours == [Decimal("1")] * prog.n, hours
+
+    # payments: one statement per mentor, exact.
+    poll(lambda: len(get(survivors["payments"], "/statements", program_id=prog.id, month=CLOSED_MONTH)) >= prog.n,
+         "statements", 120)
+    statements = get(survivors["payments"], "/statements", program_id=prog.id, month=CLOSED_MONTH)
+    assert sorted(s["mentor_id"] for s in statements) == sorted(prog.mentor(i) for i in range(prog.n))
+    assert {s["mentor_id"]: Decimal(s["total"]) for s in statements} == {
+        prog.mentor(i): prog.expected_pay(i) for i in range(prog.n)}
+
+    # notify: an introduction to each mentor and mentee, once.
+    expected = {(prog.email(p), c) for i, c in enumerate(causes) for p in (prog.mentor(i), prog.mentee(i))}
+    poll(lambda: len(smtp.box.snapshot()) >= len(expected), "introductions sent", 120)
+    time.sleep(1.5)
+    page = get(survivors["notify"], "/messages", program_id=prog.id, kind="match_introduction", limit=1000)
+    by_id = {m["message_id"]: (m["recipient_email"], m["cause_id"]) for m in page["items"]}
+    assert set(by_id.values()) == expected and len(by_id) == len(expected)
+    received = [by_id[str(msg["Message-ID"]).strip("<>").split("@")[0]] for _, msg in smtp.box.snapshot()
+                if str(msg["Message-ID"]).strip("<>").split("@")[0] in by_id]
+    changes = [json.loads(v) for _, v in faults.events(ACTIVITY, "PartnershipAtRisk")]
+    dup = duplicates(received) + duplicates([(c["partnership_id"], c["previous_status"], c["status"])
+                                             for c in changes])
+    lost = len(expected - set(received))
+    assert dup == 0 and lost == 0
+    received_total = (len({c for _, c in received}) + applied_in_database(urls["activity"], "MeetingLogged")
+                      + len(statements))
+    record(f"3 svc x 2 instances (PostgreSQL), b SIGKILLed mid-stream at {sum(applied_at_kill.values())} applied",
+           sent=4 * prog.n, received=received_total, lost=lost + 4 * prog.n - received_total, duplicated=dup)
