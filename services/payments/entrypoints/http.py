@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from services.payments.domain.reimbursements import ReimbursementKind
 from services.payments.domain.review import StatementStatus
-from services.payments.service_layer import reimbursements, statements, views
+from services.payments.service_layer import payout, reimbursements, statements, views
 from shared.contracts.envelope import Cause
 from shared.errors import DomainError
-from shared.service import Service, request_cause
+from shared.service import Service, Transaction, request_cause
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
@@ -38,6 +38,11 @@ class BulkApprovalIn(BaseModel):
 class ClarificationIn(BaseModel):
     entry_ids: list[str] = Field(min_length=1)
     question: str = Field(min_length=1, max_length=2000)
+
+
+class PayoutRunIn(BaseModel):
+    pay_date: date | None = Field(default=None, description="default: today in the program's time zone; "
+                                  "never in the future")
 
 
 class ReimbursementIn(BaseModel):
@@ -109,6 +114,22 @@ def router(service: Service) -> APIRouter:
     def pending(program_id: str | None = None) -> list[dict[str, Any]]:
         with service.db.session() as s:
             return views.pending_payouts(s, program_id)
+
+    @api.post("/programs/{program_id}/payouts")
+    def pay_now(program_id: str, response: Response, body: PayoutRunIn | None = None, who: str = Depends(actor),
+                cause: Cause = Depends(request_cause)) -> dict[str, Any]:
+        """Run the program's payout now, as the pay-day job does: one batch per program and pay day
+        (201 when this call issued it; a re-run answers 200 with the same batch); approved, unpaid
+        statements of earlier months and approved reimbursements go in it; the rest stays pending."""
+        run = payout.pay_now(service.db, lambda session: Transaction(session, service.outbox, cause).emit,
+                             service.clock.now(), program_id, body.pay_date if body else None, who)
+        service.wake_relay()
+        response.status_code = 201 if run.created else 200
+        with service.db.session() as s:
+            batch = views.batch_detail(s, run.batch_id) if run.batch_id else None
+        # batch None: nothing approved and unpaid was due, no batch was issued
+        return {"program_id": program_id, "pay_date": run.pay_date.isoformat(), "created": run.created,
+                "batch": batch}
 
     @api.get("/batches")
     def batches(program_id: str | None = None) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The payout on pay day: every approved, unpaid statement and reimbursement of a program forms one
 batch, written with its CSV and marked issued in ONE transaction, before PayoutIssued is emitted
-(through the outbox, in the same transaction).
+(through the outbox, in the same transaction). Staff may run it now for a program (`pay_now`): the
+same `pay_program` as the pay-day job, for today or an earlier day, never a future one.
 
 Paid at most once, ever: each paid statement or reimbursement is a payout item whose reference
 is unique in the database; a batch is unique per program and pay day; statements move from
@@ -15,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import insert, update
@@ -39,9 +41,11 @@ from services.payments.domain.payout import (
 )
 from services.payments.domain.review import StatementStatus
 from services.payments.service_layer.statements import SYSTEM, Emit, audit, cents, from_cents
+from shared.clock import local_date
 from shared.contracts.payments import PayoutIssued, PayoutItem
 from shared.contracts.program import ProgramPolicy
 from shared.db import Database
+from shared.errors import DomainError, NotFound
 from shared.money import Money
 
 log = logging.getLogger(__name__)
@@ -82,7 +86,7 @@ def candidates(session: Session, program_id: str, before_month: str, *, lock: bo
 
 def issue_batch(
     session: Session, emit: Emit, now: datetime, program_id: str, policy: ProgramPolicy, pay_date: date,
-    *, item_delay_s: float = 0.0,
+    *, actor: str = SYSTEM, item_delay_s: float = 0.0,
 ) -> BatchRow | None:
     """Create the program's batch for `pay_date` (None when it exists or nothing is due)."""
     batch_id = batch_id_for(program_id, pay_date)
@@ -140,7 +144,7 @@ def issue_batch(
     assert batch is not None
     batch.total_cents, batch.item_count, batch.csv = cents(total), len(plan.paid), payout_csv(rows)
     session.add(batch)
-    audit(session, now, "batch", batch_id, "issued", SYSTEM, pay_date=pay_date, items=len(plan.paid), total=total,
+    audit(session, now, "batch", batch_id, "issued", actor, pay_date=pay_date, items=len(plan.paid), total=total,
           held=[c.reference for c, _ in plan.held])
     emit(PayoutIssued(
         batch_id=batch_id, program_id=program_id, pay_date=pay_date, total=Money(amount=total, currency=currency),
@@ -156,6 +160,48 @@ def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
+@dataclass(frozen=True)
+class PayoutRun:
+    """What one program's payout for one pay day came to."""
+
+    program_id: str
+    pay_date: date
+    batch_id: str | None  # the program's batch for that day (new or earlier); None: nothing was due
+    created: bool  # issued by this run
+
+
+def pay_program(
+    db: Database, emit_for: Callable[[Session], Emit], now: datetime, program_id: str, policy: ProgramPolicy,
+    pay_date: date, *, actor: str = SYSTEM, item_delay_s: float = 0.0,
+) -> PayoutRun:
+    """The payout of one program for one pay day, in one transaction: the pay-day job and the staff
+    action both come through here. The day's batch is issued once; any later or concurrent run
+    finds it and issues nothing (a staff re-run is audited on the batch)."""
+    batch_id = batch_id_for(program_id, pay_date)
+    try:
+        with db.session() as session:
+            exists = session.get(BatchRow, batch_id) is not None
+            if exists and actor == SYSTEM:  # the job's every later run on the day: nothing to say
+                return PayoutRun(program_id, pay_date, batch_id, created=False)
+            if not exists:
+                log.info("payout for %s on %s: building the batch", program_id, pay_date)
+                if issue_batch(session, emit_for(session), now, program_id, policy, pay_date, actor=actor,
+                               item_delay_s=item_delay_s) is not None:
+                    return PayoutRun(program_id, pay_date, batch_id, created=True)
+    except IntegrityError:
+        # Another instance issued this pay day's batch (or paid one of its items) first; the
+        # constraints refused ours and nothing of it was kept.
+        log.info("payout for %s on %s: another instance issued it first", program_id, pay_date)
+    # Nothing issued here. The day's batch may exist: issued earlier, or by a run that held the
+    # rows first (its items were then no longer candidates for this one).
+    with db.session() as session:
+        found = session.get(BatchRow, batch_id) is not None
+        if found and actor != SYSTEM:
+            audit(session, now, "batch", batch_id, "rerun", actor, pay_date=pay_date,
+                  outcome="the day's batch exists: nothing issued")
+    return PayoutRun(program_id, pay_date, batch_id if found else None, created=False)
+
+
 def run_payouts(db: Database, emit_for: Callable[[Session], Emit], clock_now: Callable[[], datetime],
                 *, item_delay_s: float = 0.0) -> list[str]:
     """The pay-day job: for every program whose pay day has come, issue its batch (one
@@ -169,17 +215,24 @@ def run_payouts(db: Database, emit_for: Callable[[Session], Emit], clock_now: Ca
         day = due_pay_day(now, policy.timezone, policy.pay.pay_day)
         if day is None:
             continue
-        try:
-            with db.session() as session:
-                if session.get(BatchRow, batch_id_for(program_id, day)) is not None:
-                    continue
-                log.info("payout for %s on %s: building the batch", program_id, day)
-                batch = issue_batch(session, emit_for(session), now, program_id, policy, day,
-                                    item_delay_s=item_delay_s)
-                if batch is not None:
-                    issued.append(batch.batch_id)
-        except IntegrityError:
-            # Another instance issued this pay day's batch (or paid one of its items) first; the
-            # constraints refused ours and nothing of it was kept.
-            log.info("payout for %s on %s: another instance issued it first", program_id, day)
+        run = pay_program(db, emit_for, now, program_id, policy, day, item_delay_s=item_delay_s)
+        if run.created and run.batch_id:
+            issued.append(run.batch_id)
     return issued
+
+
+def pay_now(db: Database, emit_for: Callable[[Session], Emit], now: datetime, program_id: str,
+            pay_date: date | None, actor: str) -> PayoutRun:
+    """The staff action "run the payout now": the program's payout for `pay_date` (default: today in
+    the program's time zone), which must not be in the future."""
+    with db.session() as session:
+        program = session.get(ProgramRow, program_id)
+        if program is None:
+            raise NotFound("program_id", f"no program {program_id}")
+        policy = ProgramPolicy.model_validate_json(program.policy)
+    today = local_date(now, policy.timezone)
+    day = pay_date or today
+    if day > today:
+        raise DomainError("pay_date", f"{day.isoformat()} is in the future: today is {today.isoformat()} "
+                          f"in {policy.timezone}", "in_future")
+    return pay_program(db, emit_for, now, program_id, policy, day, actor=actor)

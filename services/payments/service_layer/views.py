@@ -168,4 +168,5 @@ def batch_detail(session: Session, batch_id: str) -> dict[str, Any]:
              "amount": str(from_cents(i.amount_cents))}
             for i in items.all()
         ],
+        "audit": audit_trail(session, batch_id),  # who issued it (the pay-day job or staff), staff re-runs
     }
