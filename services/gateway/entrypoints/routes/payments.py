@@ -16,6 +16,7 @@ from services.gateway.entrypoints import lookups
 from services.gateway.entrypoints.deps import API_PREFIX, Caller, caller, mutation, seg
 from services.gateway.entrypoints.routes.common import (
     PartnershipId,
+    ProgramId,
     id_path,
     json_body,
     optional_json_body,
@@ -141,6 +142,20 @@ async def pending_payouts(program_id: str | None = Query(None, max_length=200),
     items: list[dict[str, Any]] = await c.read(P, "/payouts/pending",
                                                {"program_id": _staff_program_filter(c, program_id)})
     return [i for i in items if c.principal.is_staff_of(str(i.get("program_id")))]
+
+
+@router.post("/programs/{program_id}/payouts", dependencies=mutation,
+             summary="Run the program's payout now, as the pay-day job does (staff of the program)",
+             description="One batch per program and pay day: 201 with the batch this call issued; a re-run "
+             "for the same day answers 200 with that batch (`created: false`); `batch: null` when nothing "
+             "approved and unpaid was due. `pay_date` defaults to today in the program's time zone and may "
+             "not be in the future.",
+             responses={201: {"description": "The batch this call issued"}})
+async def run_payout(program_id: str = ProgramId,
+                     body: dict[str, Any] | None = optional_json_body({}, {"pay_date": "2026-11-02"}),
+                     c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(P, json=body or {})
 
 
 @router.get("/batches", summary="Payout batches (staff)")

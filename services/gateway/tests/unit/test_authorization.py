@@ -89,6 +89,7 @@ CASES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/statements/st-1/approve", {}, STAFF_A),
     ("POST", "/statements/approvals", {"statement_ids": ["st-1"]}, STAFF_A),
     ("POST", "/statements/st-1/clarifications", {"entry_ids": ["te-1"], "question": "90?"}, STAFF_A),
+    ("POST", "/programs/prog-a/payouts", {"pay_date": "2026-11-02"}, STAFF_A),
     ("GET", "/batches/b-1", None, STAFF_A),
     ("GET", "/batches/b-1/csv", None, STAFF_A),
     ("POST", "/reimbursements", {"partnership_id": "pa-1", "kind": "book", "amount": "24.99",

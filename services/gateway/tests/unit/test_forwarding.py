@@ -235,6 +235,25 @@ async def test_idempotency_key_on_a_forwarded_write(env: Env) -> None:
     assert r.status_code == 200 and len(env.calls("activity", "POST")) == 2
 
 
+async def test_running_a_payout_now_is_forwarded_once_per_idempotency_key(env: Env) -> None:
+    issued = {"program_id": "prog-a", "pay_date": "2026-11-02", "created": True, "batch": {"batch_id": "b-9"}}
+    env.fakes["payments"].routes[("POST", "/programs/prog-a/payouts")] = (201, issued)
+    headers = env.h.auth("coord_a", **{"Idempotency-Key": "payout-nov"})
+    first = await env.h.client.post("/api/v1/programs/prog-a/payouts", json={"pay_date": "2026-11-02"},
+                                    headers=headers)
+    again = await env.h.client.post("/api/v1/programs/prog-a/payouts", json={"pay_date": "2026-11-02"},
+                                    headers=headers)
+    assert first.status_code == again.status_code == 201 and again.json() == first.json() == issued
+    assert again.headers["Idempotent-Replayed"] == "true"
+    [call] = env.calls("payments", "POST")
+    assert (call.path, call.json, call.headers["idempotency-key"]) == (
+        "/programs/prog-a/payouts", {"pay_date": "2026-11-02"}, "payout-nov")
+    assert call.headers["x-actor-id"].startswith("usr_") and call.headers["x-actor-role"] == "staff"
+    # without a body payments gets an empty one: its own default pay date (today in the program)
+    r = await env.h.client.post("/api/v1/programs/prog-a/payouts", headers=env.h.auth("admin"))
+    assert r.status_code == 201 and env.calls("payments", "POST")[-1].json == {}
+
+
 async def test_a_failed_write_releases_its_key_so_the_retry_goes_through(env: Env) -> None:
     env.fakes["activity"].routes[("POST", "/meetings")] = (503, {"ready": False})
     headers = env.h.auth("mentor_1", **{"Idempotency-Key": "k-retry"})
