@@ -39,7 +39,9 @@ def test_a_survivor_takes_over_when_one_of_two_instances_dies_mid_stream(
     prog = Program(8)
     urls = {name: fresh_postgres_database(postgres_server) for name in SERVICES}
     envs = {name: {"MENTORING_DATABASE_URL": urls[name]} for name in SERVICES}
-    envs["notify"].update(smtp.notify_env(faults.data_dir))
+    # A sender that dies holding claimed messages keeps them until the claim expires (300 s by
+    # default); a short claim lets the survivor take them over within the test.
+    envs["notify"].update(smtp.notify_env(faults.data_dir, MENTORING_MAIL_CLAIM_SECONDS="3"))
     # The first instance migrates the database alone; then the second joins the group.
     a = {name: faults.add(name, env=envs[name]) for name in SERVICES}
     faults.start(*a.values())
@@ -52,7 +54,6 @@ def test_a_survivor_takes_over_when_one_of_two_instances_dies_mid_stream(
     causes = [str(e.event_id) for e in matches[-prog.n:]]
     # Mid-stream: once each service has applied part of the matches, its instance b dies.
     poll(lambda: all(applied_in_database(urls[n], "MenteeMatched") >= 1 for n in SERVICES), "the stream under way")
-    applied_at_kill = {n: applied_in_database(urls[n], "MenteeMatched") for n in SERVICES}
     for proc in b.values():
         proc.kill()
     asyncio.run(publish_events(faults.bootstrap, [*prog.meetings(2), *prog.month_closes()], prefix=faults.prefix,
@@ -78,19 +79,29 @@ def test_a_survivor_takes_over_when_one_of_two_instances_dies_mid_stream(
 
     # notify: an introduction to each mentor and mentee, once.
     expected = {(prog.email(p), c) for i, c in enumerate(causes) for p in (prog.mentor(i), prog.mentee(i))}
-    poll(lambda: len(smtp.box.snapshot()) >= len(expected), "introductions sent", 120)
-    time.sleep(1.5)
-    page = get(survivors["notify"], "/messages", program_id=prog.id, kind="match_introduction", limit=1000)
-    by_id = {m["message_id"]: (m["recipient_email"], m["cause_id"]) for m in page["items"]}
-    assert set(by_id.values()) == expected and len(by_id) == len(expected)
-    received = [by_id[str(msg["Message-ID"]).strip("<>").split("@")[0]] for _, msg in smtp.box.snapshot()
-                if str(msg["Message-ID"]).strip("<>").split("@")[0] in by_id]
+    def introductions() -> dict[str, tuple[str, str]] | None:
+        page = get(survivors["notify"], "/messages", program_id=prog.id, kind="match_introduction", limit=1000)
+        sent = [m for m in page["items"] if m["status"] == "sent"]
+        return {m["message_id"]: (m["recipient_email"], m["cause_id"]) for m in sent} \
+            if len(sent) >= len(expected) else None
+
+    poll(introductions, "introductions sent", 120)
+    time.sleep(1.5)  # a second copy would arrive now
+    by_id = introductions() or {}
+    assert set(by_id.values()) == expected and len(by_id) == len(expected), by_id
+    ids = [str(msg["Message-ID"]).strip("<>").split("@")[0] for _, msg in smtp.box.snapshot()]
+    received = [by_id[i] for i in ids if i in by_id]
+    # The one copy notify allows (README "the one window SMTP leaves open"): b died after the SMTP
+    # server accepted a message and before recording it; the survivor sends it again with the
+    # same Message-ID. Two different messages for one recipient and cause would be a duplicate.
+    same_id_copies = len(received) - len(set(ids) & set(by_id))
     changes = [json.loads(v) for _, v in faults.events(ACTIVITY, "PartnershipAtRisk")]
-    dup = duplicates(received) + duplicates([(c["partnership_id"], c["previous_status"], c["status"])
-                                             for c in changes])
+    dup = duplicates(list(by_id.values())) + duplicates([(c["partnership_id"], c["previous_status"], c["status"])
+                                                         for c in changes])
     lost = len(expected - set(received))
-    assert dup == 0 and lost == 0
-    received_total = (len({c for _, c in received}) + applied_in_database(urls["activity"], "MeetingLogged")
+    assert dup == 0 and lost == 0, (received, changes)
+    assert same_id_copies <= 2 * prog.n  # at most one sender batch
+    received_total = (len({c for _, c in set(received)}) + applied_in_database(urls["activity"], "MeetingLogged")
                       + len(statements))
-    record(f"3 svc x 2 instances (PostgreSQL), b SIGKILLed mid-stream at {sum(applied_at_kill.values())} applied",
+    record(f"3 svc x 2 (PostgreSQL), b SIGKILLed mid-stream; {same_id_copies} same-Message-ID re-sends",
            sent=4 * prog.n, received=received_total, lost=lost + 4 * prog.n - received_total, duplicated=dup)
