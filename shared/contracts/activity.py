@@ -109,3 +109,39 @@ class MonthClosed(Event):
     month: str  # "YYYY-MM" in the program's time zone
     minutes_by_kind: dict[TimeEntryKind, int] = Field(default_factory=dict)
     entries: list[ClosedEntry] = Field(default_factory=list)
+
+
+@event("SurveyInvited", topic=ACTIVITY, key="person_id")
+class SurveyInvited(Event):
+    """A person is asked to answer a survey round (notify emails the invitation, or a reminder)."""
+
+    invitation_id: str
+    round_id: str
+    survey_id: str
+    program_id: str
+    person_id: str
+    title: str
+    partnership_id: str | None = None
+    reminder: bool = False
+
+
+@event("SurveyAnswered", topic=ACTIVITY, key="person_id")
+class SurveyAnswered(Event):
+    answer_id: str
+    round_id: str
+    survey_id: str
+    program_id: str
+    person_id: str
+    partnership_id: str | None = None
+    average_rating: float | None = None
+
+
+@event("PartnershipFlagged", topic=ACTIVITY, key="partnership_id")
+class PartnershipFlagged(Event):
+    """A survey answer (e.g. "not a good fit" after the first meeting) asks staff to look at it."""
+
+    partnership_id: str
+    program_id: str
+    round_id: str
+    person_id: str
+    reason: str = ""

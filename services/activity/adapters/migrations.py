@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from services.activity.adapters.survey_tables import SURVEY_TABLES
 from services.activity.adapters.tables import TABLES
 from shared.migrations import Migration, create_tables
 
-MIGRATIONS: list[Migration] = [Migration(1, "activity tables", create_tables(*TABLES))]
+MIGRATIONS: list[Migration] = [
+    Migration(1, "activity tables", create_tables(*TABLES)),
+    Migration(2, "surveys", create_tables(*SURVEY_TABLES)),
+]

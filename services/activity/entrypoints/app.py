@@ -7,8 +7,10 @@ from fastapi import FastAPI
 from services.activity.adapters.migrations import MIGRATIONS
 from services.activity.entrypoints.consumers import wire
 from services.activity.entrypoints.http import build_router
+from services.activity.entrypoints.surveys_http import build_survey_router
 from services.activity.service_layer.compliance import sweep
 from services.activity.service_layer.month_close import close_all_programs
+from services.activity.service_layer.surveys import run_surveys
 from shared.clock import Clock
 from shared.contracts.envelope import Cause
 from shared.service import Service
@@ -29,9 +31,13 @@ def build_service(settings: ServiceSettings | None = None, clock: Clock | None =
     def daily_compliance() -> None:
         sweep(service.db, lambda: service.transaction(Cause.new()), service.clock.now())
 
+    @service.job("surveys")
+    def survey_rounds() -> None:
+        run_surveys(lambda: service.transaction(Cause.new()), service.clock.now())
+
     return service
 
 
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     service = build_service(settings, clock)
-    return service.http_app(build_router(service), title="activity service")
+    return service.http_app(build_router(service), build_survey_router(service), title="activity service")

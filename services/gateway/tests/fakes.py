@@ -140,6 +140,10 @@ def activity() -> FakeService:
         for p in PARTNERSHIPS["prog-a"]]})
     f.routes[("GET", "/programs/prog-a/month-closes")] = (200, {"program_id": "prog-a", "closed": []})
     f.routes[("GET", "/programs/prog-a/mentors/mentor-1/month-closes")] = (200, {"closes": []})
+    f.routes[("GET", "/programs/prog-a/surveys")] = (200, {"program_id": "prog-a", "surveys": []})
+    f.routes[("GET", "/programs/prog-a/survey-results")] = (200, {"program_id": "prog-a", "surveys": []})
+    f.routes[("GET", "/programs/prog-a/partnership-flags")] = (200, {"program_id": "prog-a", "flags": []})
+    f.routes[("GET", "/programs/prog-a/people/mentor-1/survey-invitations")] = (200, {"invitations": []})
     return f
 
 

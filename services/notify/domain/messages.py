@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from shared.contracts.activity import PartnershipAtRisk
+from shared.contracts.activity import PartnershipAtRisk, SurveyInvited
 from shared.contracts.matching import (
     IncidentReported,
     MenteeMatched,
@@ -51,6 +51,8 @@ class MessageKind(StrEnum):
     METAMENTOR_DIGEST = "metamentor_digest"
     NEWSLETTER = "newsletter"
     ANNOUNCEMENT = "announcement"
+    SURVEY_INVITATION = "survey_invitation"
+    SURVEY_REMINDER = "survey_reminder"
 
     @property
     def opt_out_allowed(self) -> bool:
@@ -222,3 +224,15 @@ def on_reimbursement(event: ReimbursementApproved | ReimbursementRefused) -> lis
         facts["reason"] = event.reason
     kind = MessageKind.REIMBURSEMENT_REFUSED if refused else MessageKind.REIMBURSEMENT_APPROVED
     return [MessageIntent(event.payee_id, kind, event.program_id, facts)]
+
+
+# -- activity: surveys -----------------------------------------------------------------------
+def on_survey_invited(event: SurveyInvited) -> list[MessageIntent]:
+    """The invitation (or its one reminder) to answer a survey round, with where to answer it."""
+    kind = MessageKind.SURVEY_REMINDER if event.reminder else MessageKind.SURVEY_INVITATION
+    return [MessageIntent(event.person_id, kind, event.program_id, {
+        "title": event.title, "round_id": event.round_id, "survey_id": event.survey_id,
+        "answer_path": f"/api/v1/programs/{event.program_id}/survey-rounds/{event.round_id}/answers",
+        "questions_path": f"/api/v1/programs/{event.program_id}/people/{event.person_id}/survey-invitations",
+        "people": {},
+    })]

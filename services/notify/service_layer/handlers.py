@@ -29,6 +29,7 @@ from shared.contracts.activity import (
     MeetingCorrected,
     MeetingLogged,
     PartnershipAtRisk,
+    SurveyInvited,
     TimeEntryAmended,
     TimeEntryRecorded,
 )
@@ -287,6 +288,10 @@ def on_partnership_at_risk(ctx: HandlerContext, event: PartnershipAtRisk) -> Non
     why = f": {'; '.join(event.reasons)}" if event.reasons else ""
     note_change(ctx, event.partnership_id, f"now {words}{was}{why}")
     send(ctx, rules.on_partnership_at_risk(event, mentee_id, policy_of(ctx.session, event.program_id)))
+
+
+def on_survey_invited(ctx: HandlerContext, event: SurveyInvited) -> None:
+    send(ctx, rules.on_survey_invited(event))
 
 
 # -- payments ------------------------------------------------------------------------------

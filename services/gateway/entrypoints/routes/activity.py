@@ -212,3 +212,64 @@ async def close_months(program_id: str = ProgramId,
                        c: Caller = Depends(caller)) -> Response:
     c.require_staff(program_id)
     return await c.forward(A, json=body)
+
+
+# -- surveys --------------------------------------------------------------------------------------
+SURVEY_EXAMPLE = {
+    "title": "After the first meeting", "schedule": "first_meeting", "audience": "mentor_and_mentee",
+    "remind_after_days": 5,
+    "questions": [{"question_id": "fit", "kind": "choice", "prompt": "Is this a good fit?",
+                   "options": ["good fit", "not sure", "not a good fit"], "flag_answer": "not a good fit"},
+                  {"question_id": "overall", "kind": "rating", "prompt": "How did it go (1-5)?"}],
+}
+RoundId = id_path("sr-1a2b3c4d5e6f", "A survey round id")
+PersonId = id_path("mentor-7f3a", "A person id")
+
+
+@router.post("/programs/{program_id}/surveys", status_code=201, dependencies=mutation, tags=["surveys"],
+             summary="Define a survey and its schedule: first_meeting, periodic, partnership_end, on_date (staff)")
+async def create_survey(program_id: str = ProgramId, body: dict[str, Any] = json_body(SURVEY_EXAMPLE),
+                        c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(A, json=body)
+
+
+@router.get("/programs/{program_id}/surveys", tags=["surveys"], summary="A program's surveys (staff)")
+async def list_surveys(program_id: str = ProgramId, c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(A)
+
+
+@router.get("/programs/{program_id}/survey-results", tags=["surveys"],
+            summary="Per survey: rounds, invitations, answers, response rate, average rating (staff)")
+async def survey_results(program_id: str = ProgramId, c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(A)
+
+
+@router.get("/programs/{program_id}/partnership-flags", tags=["surveys"],
+            summary="Partnerships flagged by a survey answer, e.g. not a good fit (staff; rematch from here)")
+async def partnership_flags(program_id: str = ProgramId, c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(A)
+
+
+@router.get("/programs/{program_id}/people/{person_id}/survey-invitations", tags=["surveys"],
+            summary="A person's survey invitations with their questions (the person, or staff)")
+async def survey_invitations(program_id: str = ProgramId, person_id: str = PersonId,
+                             c: Caller = Depends(caller)) -> Response:
+    p = c.principal
+    if not (p.is_staff_of(program_id) or (p.in_program(program_id) and p.person_id == person_id)):
+        if not p.in_program(program_id):
+            raise NotFound("program_id", f"no program {program_id!r}")
+        raise Forbidden("person_id", "only the person or staff see their survey invitations")
+    return await c.forward(A)
+
+
+@router.post("/programs/{program_id}/survey-rounds/{round_id}/answers", status_code=201, dependencies=mutation,
+             tags=["surveys"], summary="Answer a survey round you were invited to (once)")
+async def answer_survey(program_id: str = ProgramId, round_id: str = RoundId,
+                        body: dict[str, Any] = json_body({"answers": {"fit": "good fit", "overall": 4}}),
+                        c: Caller = Depends(caller)) -> Response:
+    c.require_in_program(program_id)
+    return await c.forward(A, json=body)
