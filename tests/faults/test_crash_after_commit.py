@@ -144,10 +144,16 @@ def test_payments_prepares_one_statement_and_pays_once_after_a_crash_between_eff
     assert len(found) == prog.n == len(by_mentor), found
     for i in range(prog.n):
         assert Decimal(str(by_mentor[prog.mentor(i)]["total"])) == prog.expected_pay(i)
-    # Not asserted here: StatementPrepared for these statements never reaches the topic (payments
-    # stages it in a before_commit hook that runs after the outbox's own hook has written the
-    # staged rows; reported to the payments owners). The statements themselves are the effect.
     prepared = [str(s["statement_id"]) for s in found]
+
+    def announced() -> list[str] | None:
+        ids = [json.loads(v)["statement_id"] for _, v in faults.events(PAYMENTS, "StatementPrepared")]
+        return ids if len(ids) >= prog.n else None
+
+    poll(announced, "a StatementPrepared per statement", 30)
+    time.sleep(0.5)
+    announcements = announced() or []
+    assert sorted(announcements) == sorted(prepared), announcements
 
     # Staff approve them at once; pay day (November's first working day) has passed: one batch
     # pays all (a statement approved after the batch waits for December's).
@@ -168,7 +174,7 @@ def test_payments_prepares_one_statement_and_pays_once_after_a_crash_between_eff
     assert Decimal(payouts[0]["total"]["amount"]) == sum(prog.expected_pay(i) for i in range(prog.n))
     record(f"payments SIGKILL after commit 1 ({at_crash} applied) + SIGKILL after payout",
            sent=prog.n, received=len(set(paid)), lost=prog.n - len(set(paid)),
-           duplicated=duplicates(approved) + duplicates(paid))
+           duplicated=duplicates(announcements) + duplicates(approved) + duplicates(paid))
 
 
 def test_notify_sends_one_email_per_recipient_and_cause_after_a_crash_between_effect_and_commit(
