@@ -68,7 +68,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     tr = terminalreporter
     tr.section("faults injected (lost and duplicated must be 0)")
-    tr.write_line(f"{'test':44} {"fault":96} {'sent':>6} {'recv':>6} {'lost':>5} {'dup':>4}")
+    tr.write_line(f"{'test':44} {'fault':96} {'sent':>6} {'recv':>6} {'lost':>5} {'dup':>4}")
     for r in LEDGER:
         tr.write_line(f"{r.test[:44]:44} {r.fault[:96]:96} {r.sent:6} {r.received:6} {r.lost:5} {r.duplicated:4}")
 
