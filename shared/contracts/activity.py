@@ -145,3 +145,16 @@ class PartnershipFlagged(Event):
     round_id: str
     person_id: str
     reason: str = ""
+
+
+@event("FeedbackReviewed", topic=ACTIVITY, key="mentor_id")
+class FeedbackReviewed(Event):
+    """Staff scored one of a mentor's written feedback entries (notify emails the mentor)."""
+
+    review_id: str
+    entry_id: str
+    program_id: str
+    mentor_id: str
+    month: str
+    scores: dict[str, int] = Field(default_factory=dict)
+    comment: str = ""

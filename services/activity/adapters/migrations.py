@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.activity.adapters.review_tables import REVIEW_TABLES
 from services.activity.adapters.survey_tables import SURVEY_TABLES
 from services.activity.adapters.tables import TABLES
 from shared.migrations import Migration, create_tables
@@ -9,4 +10,5 @@ from shared.migrations import Migration, create_tables
 MIGRATIONS: list[Migration] = [
     Migration(1, "activity tables", create_tables(*TABLES)),
     Migration(2, "surveys", create_tables(*SURVEY_TABLES)),
+    Migration(3, "feedback-quality reviews", create_tables(*REVIEW_TABLES)),
 ]

@@ -144,6 +144,9 @@ def activity() -> FakeService:
     f.routes[("GET", "/programs/prog-a/survey-results")] = (200, {"program_id": "prog-a", "surveys": []})
     f.routes[("GET", "/programs/prog-a/partnership-flags")] = (200, {"program_id": "prog-a", "flags": []})
     f.routes[("GET", "/programs/prog-a/people/mentor-1/survey-invitations")] = (200, {"invitations": []})
+    f.routes[("GET", "/programs/prog-a/mentors/mentor-1/feedback-entries")] = (200, {"entries": []})
+    f.routes[("GET", "/programs/prog-a/review-rubric")] = (200, {"criteria": [], "sample_size": 3})
+    f.routes[("GET", "/programs/prog-a/mentors/mentor-1/reviews")] = (200, {"months": []})
     return f
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from shared.contracts.activity import PartnershipAtRisk, SurveyInvited
+from shared.contracts.activity import FeedbackReviewed, PartnershipAtRisk, SurveyInvited
 from shared.contracts.matching import (
     IncidentReported,
     MenteeMatched,
@@ -53,6 +53,7 @@ class MessageKind(StrEnum):
     ANNOUNCEMENT = "announcement"
     SURVEY_INVITATION = "survey_invitation"
     SURVEY_REMINDER = "survey_reminder"
+    FEEDBACK_REVIEW = "feedback_review"
 
     @property
     def opt_out_allowed(self) -> bool:
@@ -235,4 +236,13 @@ def on_survey_invited(event: SurveyInvited) -> list[MessageIntent]:
         "answer_path": f"/api/v1/programs/{event.program_id}/survey-rounds/{event.round_id}/answers",
         "questions_path": f"/api/v1/programs/{event.program_id}/people/{event.person_id}/survey-invitations",
         "people": {},
+    })]
+
+
+def on_feedback_reviewed(event: FeedbackReviewed) -> list[MessageIntent]:
+    """The mentor hears how one of their written feedback entries was scored, and the comment."""
+    return [MessageIntent(event.mentor_id, MessageKind.FEEDBACK_REVIEW, event.program_id, {
+        "month": event.month, "entry_id": event.entry_id, "review_id": event.review_id,
+        "scores": [{"criterion": k, "score": v} for k, v in sorted(event.scores.items())],
+        "comment": event.comment, "people": {},
     })]

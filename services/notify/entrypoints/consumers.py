@@ -29,6 +29,7 @@ def register_consumers(service: Service) -> None:
     consumer.handles(activity.TimeEntryAmended)(h.on_time_entry)
     consumer.handles(activity.PartnershipAtRisk)(h.on_partnership_at_risk)
     consumer.handles(activity.SurveyInvited)(h.on_survey_invited)
+    consumer.handles(activity.FeedbackReviewed)(h.on_feedback_reviewed)
     consumer.handles(payments.ClarificationRequested)(h.on_clarification_requested)
     consumer.handles(payments.PaymentApproved)(h.on_payment_approved)
     consumer.handles(payments.PayoutIssued)(h.on_payout_issued)

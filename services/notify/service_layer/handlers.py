@@ -26,6 +26,7 @@ from services.notify.domain.messages import MessageIntent
 from shared.clock import local_date
 from shared.contracts.activity import (
     ActivityRecorded,
+    FeedbackReviewed,
     MeetingCorrected,
     MeetingLogged,
     PartnershipAtRisk,
@@ -292,6 +293,10 @@ def on_partnership_at_risk(ctx: HandlerContext, event: PartnershipAtRisk) -> Non
 
 def on_survey_invited(ctx: HandlerContext, event: SurveyInvited) -> None:
     send(ctx, rules.on_survey_invited(event))
+
+
+def on_feedback_reviewed(ctx: HandlerContext, event: FeedbackReviewed) -> None:
+    send(ctx, rules.on_feedback_reviewed(event))
 
 
 # -- payments ------------------------------------------------------------------------------

@@ -273,3 +273,80 @@ async def answer_survey(program_id: str = ProgramId, round_id: str = RoundId,
                         c: Caller = Depends(caller)) -> Response:
     c.require_in_program(program_id)
     return await c.forward(A, json=body)
+
+
+# -- feedback-quality reviews ---------------------------------------------------------------------
+def _mentor_or_staff(c: Caller, program_id: str, mentor_id: str, what: str) -> None:
+    p = c.principal
+    if p.is_staff_of(program_id) or (p.in_program(program_id) and p.is_person(Role.MENTOR, mentor_id)):
+        return
+    if not p.in_program(program_id):
+        raise NotFound("program_id", f"no program {program_id!r}")
+    raise Forbidden("mentor_id", f"only the mentor or staff {what}")
+
+
+@router.post("/programs/{program_id}/feedback-entries", status_code=201, dependencies=mutation, tags=["reviews"],
+             summary="Record written feedback given to a mentee: text or a link (a mentor for themselves, or staff)")
+async def record_feedback(program_id: str = ProgramId,
+                          body: dict[str, Any] = json_body({"partnership_id": "pa-0f3c9e21", "given_on": "2026-10-06",
+                                                            "text": "You named the exit-ticket routine clearly..."}),
+                          c: Caller = Depends(caller)) -> Response:
+    p = c.principal
+    if not p.is_staff_of(program_id):
+        c.require_in_program(program_id)
+        if p.role is not Role.MENTOR:
+            raise Forbidden("authorization", "mentors record their feedback (or staff for them)")
+        body = {**body, "mentor_id": p.person_id}
+    return await c.forward(A, json=body)
+
+
+@router.get("/programs/{program_id}/mentors/{mentor_id}/feedback-entries", tags=["reviews"],
+            summary="A mentor's written feedback entries, by month (the mentor, or staff)")
+async def list_feedback(program_id: str = ProgramId, mentor_id: str = MentorId,
+                        month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$", examples=["2026-10"]),
+                        c: Caller = Depends(caller)) -> Response:
+    _mentor_or_staff(c, program_id, mentor_id, "see the feedback entries")
+    return await c.forward(A)
+
+
+@router.put("/programs/{program_id}/review-rubric", dependencies=mutation, tags=["reviews"],
+            summary="Set the program's feedback review rubric (criteria scored 1-4) and monthly sample size (staff)")
+async def put_rubric(program_id: str = ProgramId,
+                     body: dict[str, Any] = json_body({"sample_size": 3, "criteria": [
+                         {"criterion_id": "specific", "description": "names what the teacher did"},
+                         {"criterion_id": "actionable", "description": "gives one next step"}]}),
+                     c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(A, json=body)
+
+
+@router.get("/programs/{program_id}/review-rubric", tags=["reviews"], summary="The program's review rubric (anyone in it)")
+async def get_rubric(program_id: str = ProgramId, c: Caller = Depends(caller)) -> Response:
+    c.require_in_program(program_id)
+    return await c.forward(A)
+
+
+@router.post("/programs/{program_id}/mentors/{mentor_id}/review-samples", dependencies=mutation, tags=["reviews"],
+             summary="Draw a mentor's monthly sample of feedback entries: reproducible, kept once drawn (staff)")
+async def draw_sample(program_id: str = ProgramId, mentor_id: str = MentorId,
+                      body: dict[str, Any] = json_body({"month": "2026-10", "count": 3}),
+                      c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(A, json=body)
+
+
+@router.post("/programs/{program_id}/mentors/{mentor_id}/reviews", status_code=201, dependencies=mutation,
+             tags=["reviews"], summary="Score a sampled entry against the rubric and comment; the mentor is emailed (staff)")
+async def review_feedback(program_id: str = ProgramId, mentor_id: str = MentorId,
+                          body: dict[str, Any] = json_body({"entry_id": "fb-1a2b3c", "scores": {"specific": 3,
+                                                            "actionable": 2}, "comment": "Name one next step."}),
+                          c: Caller = Depends(caller)) -> Response:
+    c.require_staff(program_id)
+    return await c.forward(A, json=body)
+
+
+@router.get("/programs/{program_id}/mentors/{mentor_id}/reviews", tags=["reviews"],
+            summary="A mentor's review history by month (the mentor, or staff)")
+async def review_history(program_id: str = ProgramId, mentor_id: str = MentorId, c: Caller = Depends(caller)) -> Response:
+    _mentor_or_staff(c, program_id, mentor_id, "see the review history")
+    return await c.forward(A)
