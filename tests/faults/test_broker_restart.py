@@ -135,6 +135,6 @@ def test_meetings_logged_while_the_broker_is_down_arrive_once_after_it_returns(
             (rule,) = [f for f in found["findings"] if f["rule"] == "hours_per_school_year"]
             hours += Decimal(str(rule["actual"]))
         assert hours == Decimal("0.5") * len(out.accepted)
-        record(f"broker down {down_s:.0f} s (+ activity restart), POST /meetings: {during} accepted while down, "
-               f"{len(out.refused)} refused, {len(out.failed)} unanswered, {copies} same-id copies on topic",
+        record(f"broker down {down_s:.0f} s +restart: {during} accepted while down, {len(out.refused)} refused, "
+               f"{len(out.failed)} unanswered, {copies} same-id copies",
                sent=len(out.accepted), received=len(events), lost=lost, duplicated=dup)
