@@ -295,6 +295,13 @@ class EventConsumer:
             batch_timeout_ms=batch_timeout_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            # Never let FastStream parse bodies: a non-JSON body would raise before on_batch,
+            # be nacked and read again forever. _decode parses and dead-letters it instead.
+            decoder=_raw_body,
             title=f"{self.name}:{','.join(topics)}",
             description=", ".join(sorted(c.event_type for c in self.handlers)),
         )(on_batch)
+
+
+async def _raw_body(msg: Any) -> Any:
+    return msg.body

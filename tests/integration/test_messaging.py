@@ -224,6 +224,7 @@ async def test_unknown_types_and_invalid_payloads_go_to_dlq_without_crash_loop(r
         "undecodable": (b"\x00\xff not json", []),
         "unknown_type": (b'{"key":"k","seq":1}', with_header("event_type", "NoSuchEvent")),
         "unknown_version": (b'{"key":"k","seq":1}', with_header("event_version", "9")),
+        "not_json": (b"{not json", with_header("event_id", "0b6f4f59-4a51-44a8-9f7c-0e0b2f5c3a11")),
         "invalid_payload": (
             b'{"key":"k","seq":"not a number"}',
             with_header("event_id", "6f1c1a7e-0b7a-4a55-9d55-3f0e4a6f9f10"),
@@ -239,9 +240,17 @@ async def test_unknown_types_and_invalid_payloads_go_to_dlq_without_crash_loop(r
     await rig.run(consumer)
     await wait_until(lambda: len(rig.effects()) == 1, timeout_s=30)
     dead = await read_topic(rig.bootstrap, dlq_of(rig.topic))
+    expected = {"not_json": "invalid_payload"}
     reasons = sorted(headers_of(r)["dlq_reason"] for r in dead)
-    assert reasons == sorted(bad), reasons
-    errors = {headers_of(r)["dlq_reason"]: headers_of(r)["dlq_error"] for r in dead}
+    assert reasons == sorted(expected.get(b, b) for b in bad), reasons
+    errors = {headers_of(r).get("event_id", "none"): headers_of(r)["dlq_error"] for r in dead}
+    by_reason = {
+        headers_of(r)["dlq_reason"]: headers_of(r)["dlq_error"]
+        for r in dead
+        if headers_of(r).get("event_id") != "0b6f4f59-4a51-44a8-9f7c-0e0b2f5c3a11"
+    }
+    assert "Invalid JSON" in errors["0b6f4f59-4a51-44a8-9f7c-0e0b2f5c3a11"]
+    errors = by_reason
     assert "missing envelope header" in errors["undecodable"]
     assert "NoSuchEvent" in errors["unknown_type"]
     assert "version 9" in errors["unknown_version"]
