@@ -8,7 +8,7 @@ from services.activity.adapters.migrations import MIGRATIONS
 from services.activity.entrypoints.consumers import wire
 from services.activity.entrypoints.http import build_router
 from services.activity.entrypoints.reviews_http import build_review_router
-from services.activity.entrypoints.surveys_http import build_survey_router
+from services.activity.entrypoints.surveys_http import build_health_router, build_survey_router
 from services.activity.service_layer.compliance import sweep
 from services.activity.service_layer.month_close import close_all_programs
 from services.activity.service_layer.surveys import run_surveys
@@ -42,4 +42,5 @@ def build_service(settings: ServiceSettings | None = None, clock: Clock | None =
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     service = build_service(settings, clock)
     return service.http_app(build_router(service), build_survey_router(service), build_review_router(service),
+                            build_health_router(service),
                             title="activity service")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from services.activity.domain.meetings import Actor
 from services.activity.domain.surveys import Question, QuestionKind, ScheduleKind, SurveyDraft
 from services.activity.entrypoints.http import actor
-from services.activity.service_layer import surveys
+from services.activity.service_layer import health, surveys
 from shared.contracts.envelope import Cause
 from shared.errors import Conflict, Forbidden
 from shared.service import Service, request_cause
@@ -85,5 +85,17 @@ def build_survey_router(service: Service) -> APIRouter:
         except IntegrityError as exc:  # a second answer raced the first past our check
             raise Conflict("person_id", "this person has already answered this survey round",
                            "already_answered") from exc
+
+    return router
+
+
+def build_health_router(service: Service) -> APIRouter:
+    router = APIRouter(tags=["reports"])
+
+    @router.get("/programs/{program_id}/health")
+    def program_health(program_id: str) -> Any:
+        """Activity's figures for the program health report (the gateway adds the others)."""
+        with service.db.session() as s:
+            return health.program_health(s, program_id)
 
     return router

@@ -147,6 +147,7 @@ def activity() -> FakeService:
     f.routes[("GET", "/programs/prog-a/mentors/mentor-1/feedback-entries")] = (200, {"entries": []})
     f.routes[("GET", "/programs/prog-a/review-rubric")] = (200, {"criteria": [], "sample_size": 3})
     f.routes[("GET", "/programs/prog-a/mentors/mentor-1/reviews")] = (200, {"months": []})
+    f.routes[("GET", "/programs/prog-a/health")] = (200, {"program_id": "prog-a", "partnerships": []})
     return f
 
 
@@ -166,7 +167,10 @@ def payments() -> FakeService:
     f.routes[("GET", "/statements/st-b")] = (200, {**stb, "lines": []})
     f.routes[("GET", "/statements/st-1/audit")] = (200, [])
     f.routes[("GET", "/payouts/pending")] = (200, everything)
-    batches = [{"batch_id": "b-1", "program_id": "prog-a"}, {"batch_id": "b-b", "program_id": "prog-b"}]
+    batches = [{"batch_id": "b-1", "program_id": "prog-a", "pay_date": "2026-11-02", "total": "100.00",
+                "currency": "USD", "items": 1},
+               {"batch_id": "b-b", "program_id": "prog-b", "pay_date": "2026-11-02", "total": "50.00",
+                "currency": "USD", "items": 1}]
     f.routes[("GET", "/batches")] = (200, batches)
     f.routes[("GET", "/batches/b-1")] = (200, {**batches[0], "payout_items": []})
     f.routes[("GET", "/batches/b-1/csv")] = (200, "payee,amount,currency,memo,reference\n")

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.gateway.entrypoints.routes import activity, matching, notify, ops, overview, payments, users
+from services.gateway.entrypoints.routes import (
+    activity,
+    matching,
+    notify,
+    ops,
+    overview,
+    payments,
+    reports,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     users.router, matching.router, overview.router, activity.router, payments.router, notify.router,
-    notify.public, ops.router,
+    notify.public, ops.router, reports.router,
 ]

@@ -98,6 +98,8 @@ CASES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/programs/prog-a/mentors/mentor-1/review-samples", {"month": "2026-10"}, STAFF_A),
     ("POST", "/programs/prog-a/mentors/mentor-1/reviews", {"entry_id": "fb-1", "scores": {"c": 3}}, STAFF_A),
     ("GET", "/programs/prog-a/mentors/mentor-1/reviews", None, MENTOR_1),
+    ("GET", "/programs/prog-a/reports/health", None, STAFF_A),
+    ("GET", "/programs/prog-a/reports/health?format=csv", None, STAFF_A),
     ("GET", "/statements/st-1", None, MENTOR_1),
     ("GET", "/statements/st-1/audit", None, MENTOR_1),
     ("POST", "/statements/st-1/approve", {}, STAFF_A),
