@@ -50,6 +50,7 @@ class OutboxRelay:
         self.lease_ttl = lease_ttl
         self.topic_prefix = topic_prefix
         self.published_total = 0
+        self.last_failed = False
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -130,21 +131,35 @@ class OutboxRelay:
                 for r in rows
             ]
         )
+        # A row is marked sent when its own send succeeded and no earlier row of the same key
+        # failed (a key's rows must reach the topic in order). Rows of other keys that went
+        # through are kept as sent, so a failure on one partition does not re-send the rest.
         sent: list[int] = []
         failed: int | None = None
         error: str | None = None
-        for row, result in zip(rows, results, strict=False):
-            if isinstance(result, BaseException):
-                failed, error = row.id, f"{type(result).__name__}: {result}"
-                break
+        blocked: set[tuple[str, str]] = set()
+        for i, row in enumerate(rows):
             assert row.id is not None
-            sent.append(row.id)
-        if failed is None and len(results) < len(rows):
-            failed = rows[len(results)].id
+            if i >= len(results):  # never queued: nothing after it is known
+                failed = failed if failed is not None else row.id
+                break
+            result = results[i]
+            if isinstance(result, BaseException):
+                blocked.add((row.topic, row.key))
+                if failed is None:
+                    failed, error = row.id, f"{type(result).__name__}: {result}"
+            elif (row.topic, row.key) not in blocked:
+                sent.append(row.id)
         await asyncio.to_thread(self._mark, sent, failed, error)
         self.published_total += len(sent)
+        self.last_failed = failed is not None
         if failed is not None:
-            log.warning("outbox relay stopped at row %s: %s", failed, error)
+            log.warning(
+                "outbox relay: row %s not published (%s); retrying with a new producer", failed, error
+            )
+            # After a broker restart an idempotent producer can be stuck in sequence errors
+            # (OutOfOrderSequenceNumber) on every retry; a new producer gets a new producer id.
+            await self.publisher.reset()
         return len(sent)
 
     async def run(self) -> None:
@@ -153,7 +168,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 sent = await self.publish_once()
-                delay = self.poll_interval_s
+                delay = min(max(delay * 2, 0.2), 5.0) if self.last_failed else self.poll_interval_s
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 sent = 0
