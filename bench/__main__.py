@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("pipeline", "matching", "activity", "payments", "notify")
+BENCHES = ("broker", "pipeline", "matching", "activity", "payments", "notify")
 
 
 def last_json(text: str) -> Any:
