@@ -64,6 +64,7 @@ from shared.messaging import (
     OutboxRelay,
     RetryPolicy,
 )
+from shared.messaging.lag import consumer_lag
 from shared.migrations import Migration, create_tables, migrate
 from shared.settings import ServiceSettings
 
@@ -151,6 +152,12 @@ class Service:
             "outbox_published_total", "events published by the relay", registry=self.metrics
         )
         self._pending = Gauge("outbox_pending", "events waiting in the outbox", registry=self.metrics)
+        self._lag = Gauge(
+            "consumer_lag",
+            "end offset minus committed offset, per consumer group and partition (from the broker)",
+            ["group", "topic", "partition"],
+            registry=self.metrics,
+        )
 
     # -- composition ------------------------------------------------------------------------
     def consumer(self, *topics: str, group: str | None = None) -> EventConsumer:
@@ -305,6 +312,19 @@ class Service:
             ).one()
         self._pending.set(pending)
 
+    async def _refresh_lag(self) -> None:
+        """Lag per partition of this service's groups; skipped (kept stale) if the broker is slow."""
+        for consumer, _ in self.consumers:
+            try:
+                rows = await asyncio.wait_for(
+                    consumer_lag(self.settings.kafka_bootstrap_servers, consumer.name), timeout=3.0
+                )
+            except Exception as exc:
+                log.debug("%s: consumer lag not available: %s", self.name, exc)
+                continue
+            for row in rows:
+                self._lag.labels(row.group, row.topic, str(row.partition)).set(row.lag)
+
     # -- HTTP ---------------------------------------------------------------------------------
     def http_app(self, *routers: APIRouter, title: str | None = None, version: str = "1.0") -> FastAPI:
         service = self
@@ -352,6 +372,7 @@ class Service:
         @app.get("/metrics", tags=["ops"])
         async def metrics() -> Response:
             await asyncio.to_thread(self._refresh_metrics)
+            await self._refresh_lag()
             return Response(generate_latest(self.metrics), media_type=CONTENT_TYPE_LATEST)
 
         if self.settings.allow_clock_control:

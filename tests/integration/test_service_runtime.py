@@ -89,5 +89,6 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
         metrics = (await client.get("/metrics")).text
         assert 'messages_processed_total{consumer="runtime-test"} 1.0' in metrics
         assert "outbox_pending 0.0" in metrics
+        assert f'consumer_lag{{group="runtime-test",partition="0",topic="{topic_name}"}} 0.0' in metrics
         assert 'http_requests_total{method="POST",route="/pings",status="201"} 1.0' in metrics
         await wait_until(lambda: len(ticks) >= 2, timeout_s=10)
