@@ -85,6 +85,15 @@ class PartnershipFlagRow(SQLModel, table=True):
     flagged_at: datetime = Field(sa_column=_instant())
 
 
+class EnrolledMentorRow(SQLModel, table=True):
+    """Mentors enrolled in a program (projection of MentorEnrolled): who a program-wide survey asks,
+    partnered yet or not."""
+
+    __tablename__ = "activity_enrolled_mentor"
+    mentor_id: str = Field(primary_key=True, max_length=100)
+    program_id: str = Field(index=True, max_length=100)
+
+
 SURVEY_TABLES: tuple[type[SQLModel], ...] = (
     SurveyRow, SurveyRoundRow, SurveyInvitationRow, SurveyAnswerRow, PartnershipFlagRow,
 )

@@ -3,10 +3,11 @@ for the projection, and its own events for the compliance view."""
 
 from __future__ import annotations
 
-from services.activity.service_layer import activity_events, projection
+from services.activity.service_layer import activity_events, projection, surveys
 from shared.contracts.activity import ActivityRecorded, MeetingCorrected, MeetingLogged
 from shared.contracts.matching import (
     MenteeMatched,
+    MentorEnrolled,
     MentorPaused,
     MentorResumed,
     MetamentorAssigned,
@@ -28,6 +29,7 @@ def register_handlers(consumer: EventConsumer) -> EventConsumer:
     consumer.handles(MeetingLogged)(activity_events.on_meeting_logged)
     consumer.handles(MeetingCorrected)(activity_events.on_meeting_corrected)
     consumer.handles(ActivityRecorded)(activity_events.on_activity_recorded)
+    consumer.handles(MentorEnrolled)(surveys.on_mentor_enrolled)
     return consumer
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from services.activity.adapters.survey_tables import (
+    EnrolledMentorRow,
     PartnershipFlagRow,
     SurveyAnswerRow,
     SurveyInvitationRow,
@@ -31,7 +32,9 @@ from services.activity.domain.surveys import Question, ScheduleKind, SurveyDraft
 from services.activity.service_layer.unit import Unit, insert_if_absent, policy_of, require_policy
 from shared.clock import local_date
 from shared.contracts.activity import PartnershipFlagged, SurveyAnswered, SurveyInvited
+from shared.contracts.matching import MentorEnrolled
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.messaging import HandlerContext
 
 AUDIENCES = ("mentor", "mentor_and_mentee")
 
@@ -52,6 +55,12 @@ def create_survey(unit: Unit, draft: SurveyDraft, audience: str, created_by: str
     unit.session.add(row)
     unit.session.flush()
     return row
+
+
+def on_mentor_enrolled(ctx: HandlerContext, event: MentorEnrolled) -> None:
+    """Projection: a program-wide survey asks every enrolled mentor, partnered yet or not."""
+    values = {"mentor_id": event.person_id, "program_id": event.program_id}
+    insert_if_absent(ctx.session, EnrolledMentorRow.__table__, values, "mentor_id")  # type: ignore[attr-defined]
 
 
 def questions_of(row: SurveyRow) -> tuple[Question, ...]:
@@ -88,14 +97,15 @@ def open_due_rounds(unit: Unit, survey: SurveyRow, now: datetime) -> int:
         key = rules.due_round_key(schedule, survey.start_date, survey.every_days, local_date(now, policy.timezone))
         if key is None:
             return 0
-        # The program's mentors as this service knows them: those with a current partnership,
-        # less those leaving the program.
-        leaving = select(MentorRow.mentor_id).where(col(MentorRow.leaving))
-        mentors = s.exec(select(PartnershipRow.mentor_id).distinct().where(
+        # The program's mentors: enrolled (MentorEnrolled) or partnered now, less those leaving.
+        leaving = set(s.exec(select(MentorRow.mentor_id).where(col(MentorRow.leaving))).all())
+        enrolled = s.exec(select(EnrolledMentorRow.mentor_id).where(
+            EnrolledMentorRow.program_id == survey.program_id)).all()
+        partnered = s.exec(select(PartnershipRow.mentor_id).distinct().where(
             PartnershipRow.program_id == survey.program_id, col(PartnershipRow.matched),
-            col(PartnershipRow.ended_at).is_(None), col(PartnershipRow.mentor_id).not_in(leaving))
-            .order_by(col(PartnershipRow.mentor_id))).all()
-        return int(_open_round(unit, survey, key, None, list(mentors), now))
+            col(PartnershipRow.ended_at).is_(None))).all()
+        mentors = sorted(({*enrolled, *partnered} - leaving) - {""})
+        return int(_open_round(unit, survey, key, None, mentors, now))
     done = set(s.exec(select(SurveyRoundRow.partnership_id).where(SurveyRoundRow.survey_id == survey.survey_id)).all())
     query = select(PartnershipRow).where(PartnershipRow.program_id == survey.program_id, col(PartnershipRow.matched))
     if schedule is ScheduleKind.FIRST_MEETING:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import SQLModel
 
+from services.activity.adapters.tables import MeetingViewRow, PartnershipRow
 from services.activity.entrypoints.app import create_app as create_activity
 from services.activity.tests.support import PROGRAM, matched, program_event
 from services.notify.entrypoints.app import create_app as create_notify
@@ -52,7 +54,10 @@ async def test_first_meeting_survey_is_emailed_answered_once_and_flags_a_bad_fit
         notify = create_notify(service_settings(tmp_path / "notify", port, f"sqlite:///{tmp_path}/notify.db",
                                                 bootstrap, prefix), clock)
         async with running_activity(activity) as client, running_notify(notify):
-            await wait_until(lambda: service.consumers[0][0].stats.processed >= 2, timeout_s=60)
+            def stored(table: type[SQLModel], key: str) -> bool:
+                with service.db.session() as session:
+                    return session.get(table, key) is not None
+            await wait_until(lambda: stored(PartnershipRow, "pa-1"), timeout_s=60)
             r = await client.post(f"/programs/{PROGRAM}/surveys", json=SURVEY, headers=STAFF)
             assert r.status_code == 201, r.text
             meeting = {"partnership_id": "pa-1", "started_at": "2026-09-02T10:00:00-06:00", "duration_minutes": 45,
@@ -60,7 +65,7 @@ async def test_first_meeting_survey_is_emailed_answered_once_and_flags_a_bad_fit
             r = await client.post("/meetings", json=meeting, headers={"X-Actor-Id": "ana", "X-Actor-Role": "mentor"})
             assert r.status_code == 201, r.text
             # The meeting view is built from MeetingLogged read back from the topic.
-            await wait_until(lambda: service.consumers[0][0].stats.processed >= 3, timeout_s=60)
+            await wait_until(lambda: stored(MeetingViewRow, r.json()["meeting_id"]), timeout_s=60)
             await service.run_job_now("surveys")
             await service.run_job_now("surveys")  # a second run opens nothing more
             def about_surveys() -> list[Received]:  # (the match introductions go out too)

@@ -12,6 +12,7 @@ from services.activity.domain.surveys import Question, QuestionKind, ScheduleKin
 from services.activity.service_layer import surveys
 from services.activity.tests.support import PROGRAM, Store, StoreUnit, matched, open_store, program_event
 from shared.contracts.activity import MeetingLogged
+from shared.contracts.matching import MentorEnrolled, MentorPaused
 from shared.errors import Conflict, DomainError, Forbidden
 
 pytestmark = pytest.mark.integration
@@ -83,21 +84,26 @@ def test_first_meeting_survey_fires_once_per_partnership_and_flags_a_bad_fit(sto
 
 def test_periodic_rounds_follow_the_injected_clock_and_remind_once(store: Store) -> None:
     store.apply(matched("pa-1", "mentor-1", START), matched("pa-2", "mentor-2", START),
-                matched("pa-3", "mentor-2", START))  # mentor-2 has two mentees: asked once
+                matched("pa-3", "mentor-2", START),  # mentor-2 has two mentees: asked once
+                MentorEnrolled(person_id="mentor-9", program_id=PROGRAM, name="N", email="n@example.org"),
+                MentorPaused(person_id="mentor-9", program_id=PROGRAM, reason="moving", leaving=True),
+                MentorEnrolled(person_id="mentor-3", program_id=PROGRAM, name="U", email="u@example.org"))
     _survey(store, SurveyDraft(PROGRAM, "Experience", (RATE,), ScheduleKind.PERIODIC, every_days=30,
                                start_date=date(2026, 9, 10), remind_after_days=5))
     assert _run(store)["rounds_opened"] == 0  # 2026-09-01: before the start date
     store.clock.set(datetime(2026, 9, 10, 18, 0, tzinfo=UTC))  # noon in Denver on the start date
     assert _run(store) == {"rounds_opened": 1, "reminders": 0}
     assert _run(store) == {"rounds_opened": 0, "reminders": 0}
+    # enrolled (mentor-3, no mentee yet) or partnered; not mentor-9, who is leaving
+    assert sorted(e["person_id"] for e in store.emitted("SurveyInvited")) == ["mentor-1", "mentor-2", "mentor-3"]
     round_1 = store.emitted("SurveyInvited")[0]["round_id"]
     with store.unit() as u:
         surveys.answer(u, PROGRAM, round_1, "mentor-1", {"overall": 5}, store.clock.now())
     store.clock.advance(timedelta(days=5))
-    assert _run(store) == {"rounds_opened": 0, "reminders": 1}  # only mentor-2, who has not answered
+    assert _run(store) == {"rounds_opened": 0, "reminders": 2}  # mentor-2 and mentor-3 have not answered
     assert _run(store)["reminders"] == 0  # once per invitation
     reminders = [e for e in store.emitted("SurveyInvited") if e["reminder"]]
-    assert [e["person_id"] for e in reminders] == ["mentor-2"]
+    assert sorted(e["person_id"] for e in reminders) == ["mentor-2", "mentor-3"]
     store.clock.set(datetime(2026, 10, 10, 18, 0, tzinfo=UTC))  # day 30: the second round
     assert _run(store)["rounds_opened"] == 1
     rounds = {e["round_id"] for e in store.emitted("SurveyInvited")}
