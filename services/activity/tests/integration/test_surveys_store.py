@@ -12,7 +12,7 @@ from services.activity.domain.surveys import Question, QuestionKind, ScheduleKin
 from services.activity.service_layer import surveys
 from services.activity.tests.support import PROGRAM, Store, StoreUnit, matched, open_store, program_event
 from shared.contracts.activity import MeetingLogged
-from shared.contracts.matching import MentorEnrolled, MentorPaused
+from shared.contracts.matching import MentorEnrolled, MentorPaused, PartnershipEnded
 from shared.errors import Conflict, DomainError, Forbidden
 
 pytestmark = pytest.mark.integration
@@ -114,3 +114,20 @@ def test_a_survey_that_cannot_be_answered_is_refused_naming_the_field(store: Sto
     with pytest.raises(DomainError) as bad:
         _survey(store, SurveyDraft(PROGRAM, "x", (RATE,), ScheduleKind.PERIODIC))
     assert {p.field for p in bad.value.problems} == {"every_days", "start_date"}
+
+
+def test_end_of_partnership_and_dated_surveys_open_once(store: Store) -> None:
+    store.apply(matched("pa-1", "mentor-1", START), matched("pa-2", "mentor-2", START))
+    _survey(store, SurveyDraft(PROGRAM, "Looking back", (RATE,), ScheduleKind.PARTNERSHIP_END))
+    _survey(store, SurveyDraft(PROGRAM, "End of the school year", (RATE,), ScheduleKind.ON_DATE,
+                               start_date=date(2027, 6, 1)))
+    assert _run(store)["rounds_opened"] == 0
+    store.apply(PartnershipEnded(partnership_id="pa-2", program_id=PROGRAM, mentor_id="mentor-2",
+                                 mentee_id="mentee-of-pa-2", ended_at=START + timedelta(days=40), reason="moved"))
+    assert _run(store)["rounds_opened"] == 1 and _run(store)["rounds_opened"] == 0
+    assert [(e["title"], e["person_id"], e["partnership_id"]) for e in store.emitted("SurveyInvited")] == [
+        ("Looking back", "mentor-2", "pa-2")]
+    store.clock.set(datetime(2027, 6, 1, 18, 0, tzinfo=UTC))
+    assert _run(store)["rounds_opened"] == 1 and _run(store)["rounds_opened"] == 0
+    dated = [e["person_id"] for e in store.emitted("SurveyInvited") if e["title"] == "End of the school year"]
+    assert dated == ["mentor-1"]  # mentor-2's only partnership has ended
