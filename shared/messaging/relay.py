@@ -51,6 +51,7 @@ class OutboxRelay:
         self.topic_prefix = topic_prefix
         self.published_total = 0
         self.last_failed = False
+        self._held_until_ms = 0
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -61,7 +62,12 @@ class OutboxRelay:
     # -- lease --------------------------------------------------------------------------------
     def _acquire_lease(self) -> bool:
         now_ms = int(self.clock.now().timestamp() * 1000)
-        expires = now_ms + int(self.lease_ttl.total_seconds() * 1000)
+        ttl_ms = int(self.lease_ttl.total_seconds() * 1000)
+        # Holding a lease with more than half its time left: no write. Without this, an idle
+        # relay wrote the lease row on every poll (20 write transactions a second per service).
+        if now_ms < self._held_until_ms - ttl_ms // 2:
+            return True
+        expires = now_ms + ttl_ms
         with self.db.engine.begin() as conn:
             conn.execute(
                 text(
@@ -77,9 +83,12 @@ class OutboxRelay:
                 ),
                 {"name": LEASE, "owner": self.owner, "exp": expires, "now": now_ms},
             )
-            return bool(result.rowcount == 1)
+            held = bool(result.rowcount == 1)
+        self._held_until_ms = expires if held else 0
+        return held
 
     def release_lease(self) -> None:
+        self._held_until_ms = 0
         with self.db.engine.begin() as conn:
             conn.execute(
                 text("UPDATE outbox_lease SET expires_at_ms = 0 WHERE name = :name AND owner = :owner"),
