@@ -8,64 +8,24 @@ process. The first admin token comes from the gateway's CLI, as an operator woul
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import Generator, Iterator
-from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from deploy.kafka.local import free_port
-from shared.messaging.admin import ensure_topics
-from tests.e2e.harness import SERVICES, MailCollector, Platform, SmtpServer, create_admin_token
-from tests.processes import System
+from tests.e2e.harness import Platform, running_platform
+from tests.mail import RecordingSMTP, smtp_server
 
 
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    collector = MailCollector()
-    port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    try:
-        yield SmtpServer(port, collector)
-    finally:
-        controller.stop()
+def smtp() -> Iterator[RecordingSMTP]:
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def platform(bootstrap: str, smtp: SmtpServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    prefix = f"e2e{uuid.uuid4().hex[:8]}."
-    asyncio.run(ensure_topics(bootstrap, prefix=prefix))
-    data_dir: Path = tmp_path_factory.mktemp("platform")
-    system = System(bootstrap=bootstrap, data_dir=data_dir, prefix=prefix)
-    for name in ("matching", "activity", "payments"):
-        system.add(name)
-    system.add("notify", env={
-        "MENTORING_SMTP_HOST": "127.0.0.1",
-        "MENTORING_SMTP_PORT": str(smtp.port),
-        # The test's SMTP server is the mail server: notify must not start its own sink.
-        "MENTORING_EMBEDDED_SINK": "false",
-        "MENTORING_MAIL_DIR": str(data_dir / "unused-mail"),
-        "MENTORING_MAIL_INTERVAL_SECONDS": "0.2",
-        "MENTORING_MAIL_BACKOFF_SECONDS": "0.5",
-        "MENTORING_MAIL_BACKOFF_MAX_SECONDS": "2",
-    })
-    gateway = system.add("gateway", env={
-        f"MENTORING_GATEWAY_{name.upper()}_URL": system.url(name) for name in SERVICES
-    })
-    try:
-        for name in SERVICES:
-            system.services[name].start()
-        # Before the gateway starts, so the CLI and the server never migrate its store at once.
-        admin_token = create_admin_token(gateway.env)
-        gateway.start()
-        for name in (*SERVICES, "gateway"):
-            system.services[name].wait_ready(120.0)
-        yield Platform(system, admin_token, prefix)
-    finally:
-        system.stop()
+def platform(bootstrap: str, smtp: RecordingSMTP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with running_platform(bootstrap, tmp_path_factory.mktemp("platform"), smtp) as started:
+        yield started
 
 
 @pytest.hookimpl(wrapper=True)

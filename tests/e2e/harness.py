@@ -1,78 +1,29 @@
-"""What the end-to-end tests drive and read: the running platform, the SMTP server the platform's
-email lands in, a gateway client that says what went wrong, and polling for eventual consistency."""
+"""What the end-to-end tests drive and read: the running platform, a gateway client that says what
+went wrong, and polling for eventual consistency."""
 
 from __future__ import annotations
 
-import email
-import email.policy
+import asyncio
 import json
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from deploy.kafka.local import REPO_ROOT
+from shared.messaging.admin import ensure_topics
+from tests.mail import RecordingSMTP
 from tests.processes import System
 
 SERVICES = ("matching", "activity", "payments", "notify")
 T = TypeVar("T")
-
-
-# -- mail -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Mail:
-    recipients: tuple[str, ...]
-    message: EmailMessage
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"] or "")
-
-    @property
-    def text(self) -> str:
-        part = self.message.get_body(preferencelist=("plain",))
-        return part.get_content() if isinstance(part, EmailMessage) else ""
-
-
-@dataclass
-class MailCollector:
-    """aiosmtpd handler: accept every message and keep it in memory."""
-
-    mails: list[Mail] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or envelope.content or b""
-        if isinstance(raw, str):
-            raw = raw.encode()
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        with self._lock:
-            self.mails.append(Mail(tuple(a.lower() for a in envelope.rcpt_tos), message))
-        return "250 OK"
-
-    def snapshot(self) -> list[Mail]:
-        with self._lock:
-            return list(self.mails)
-
-    def to(self, address: str) -> list[Mail]:
-        return [m for m in self.snapshot() if address.lower() in m.recipients]
-
-    def subjects(self) -> list[tuple[tuple[str, ...], str]]:
-        return [(m.recipients, m.subject) for m in self.snapshot()]
-
-
-@dataclass
-class SmtpServer:
-    port: int
-    collector: MailCollector
 
 
 # -- the platform ----------------------------------------------------------------------------------
@@ -96,6 +47,39 @@ class Platform:
             f"----- {name} ({proc.log_path}) -----\n{proc.log_tail(lines)}"
             for name, proc in self.system.services.items()
         )
+
+
+@contextmanager
+def running_platform(bootstrap: str, data_dir: Path, smtp: RecordingSMTP, tag: str = "e2e",
+                     env: dict[str, dict[str, str]] | None = None) -> Iterator[Platform]:
+    """matching, activity, payments and notify as uvicorn processes (each with its own SQLite store,
+    clock control on, a fast scheduler) on `bootstrap` under a topic prefix of their own, notify
+    sending to `smtp`, and the gateway in front; the first admin token from the gateway's CLI, as
+    an operator would create it. `env` adds settings per service. Everything is stopped on exit."""
+    extra = env or {}
+    prefix = f"{tag}{uuid.uuid4().hex[:8]}."
+    asyncio.run(ensure_topics(bootstrap, prefix=prefix))
+    system = System(bootstrap=bootstrap, data_dir=data_dir, prefix=prefix)
+    for name in ("matching", "activity", "payments"):
+        system.add(name, env=extra.get(name))
+    # The test's SMTP server is the mail server: notify must not start its own sink.
+    system.add("notify", env={**smtp.notify_env(data_dir, MENTORING_MAIL_INTERVAL_SECONDS="0.2"),
+                              **extra.get("notify", {})})
+    gateway = system.add("gateway", env={
+        **{f"MENTORING_GATEWAY_{name.upper()}_URL": system.url(name) for name in SERVICES},
+        **extra.get("gateway", {}),
+    })
+    try:
+        for name in SERVICES:
+            system.services[name].start()
+        # Before the gateway starts, so the CLI and the server never migrate its store at once.
+        admin_token = create_admin_token(gateway.env)
+        gateway.start()
+        for name in (*SERVICES, "gateway"):
+            system.services[name].wait_ready(120.0)
+        yield Platform(system, admin_token, prefix)
+    finally:
+        system.stop()
 
 
 def create_admin_token(env: dict[str, str]) -> str:

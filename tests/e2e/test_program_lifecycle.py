@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Gateway, Mail, Platform, SmtpServer, wait_for
+from tests.e2e.harness import Gateway, Platform, wait_for
+from tests.mail import Mail, RecordingSMTP
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -76,15 +77,15 @@ def set_clock(admin: Gateway, now: str) -> None:
         assert answers[service].get("now", "").startswith(now[:16]), answers
 
 
-def mails_with(smtp: SmtpServer, address: str, subject_part: str) -> list[Mail]:
-    return [m for m in smtp.collector.to(address) if subject_part in m.subject]
+def mails_with(smtp: RecordingSMTP, address: str, subject_part: str) -> list[Mail]:
+    return [m for m in smtp.to(address) if subject_part in m.subject]
 
 
-def mail_arrives(smtp: SmtpServer, address: str, subject_part: str, what: str) -> Mail:
+def mail_arrives(smtp: RecordingSMTP, address: str, subject_part: str, what: str) -> Mail:
     try:
         return wait_for(lambda: mails_with(smtp, address, subject_part), f"{what} to {address}")[0]
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; mail so far: {smtp.collector.subjects()}") from None
+        raise AssertionError(f"{exc}; mail so far: {smtp.subjects()}") from None
 
 
 def statement_of(admin: Gateway, mentor_id: str) -> dict[str, Any] | None:
@@ -92,7 +93,7 @@ def statement_of(admin: Gateway, mentor_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def test_a_program_month_from_matching_to_payout(platform: Platform, smtp: SmtpServer) -> None:
+def test_a_program_month_from_matching_to_payout(platform: Platform, smtp: RecordingSMTP) -> None:
     started = time.monotonic()
     admin = platform.client(platform.admin_token)
     assert admin.get("/me")["role"] == "admin"
@@ -132,9 +133,9 @@ def test_a_program_month_from_matching_to_payout(platform: Platform, smtp: SmtpS
     mentee_mail = emails[maria_pair["mentee_id"]]
     to_maria = mails_with(smtp, MARIA, "Meet your mentee")
     to_mentee = mails_with(smtp, mentee_mail, "Meet your mentor")
-    assert len(to_maria) == len(to_mentee) == 1, smtp.collector.subjects()
-    assert to_maria[0].subject.endswith(": Ana Ruiz") and mentee_mail in to_maria[0].text
-    assert to_mentee[0].subject.endswith(": Maria Lopez") and MARIA in to_mentee[0].text
+    assert len(to_maria) == len(to_mentee) == 1, smtp.subjects()
+    assert to_maria[0].subject.endswith(": Ana Ruiz") and mentee_mail in to_maria[0].body()
+    assert to_mentee[0].subject.endswith(": Maria Lopez") and MARIA in to_mentee[0].body()
 
     # -- Maria's user, her meetings and her time ---------------------------------------------------
     user = admin.post("/users", {"name": "Maria Lopez", "role": "mentor", "program_ids": [PROGRAM_ID],
@@ -184,8 +185,8 @@ def test_a_program_month_from_matching_to_payout(platform: Platform, smtp: SmtpS
     assert asked["status"] == "clarification", asked
     clarification = mail_arrives(smtp, MARIA, "Question about your 2026-12 time entries",
                                  "the clarification request")
-    assert "Was this 100 minutes of planning?" in clarification.text
-    assert planning["entry_id"] in clarification.text
+    assert "Was this 100 minutes of planning?" in clarification.body()
+    assert planning["entry_id"] in clarification.body()
 
     amended = maria.post(f"/time-entries/{planning['entry_id']}/amendments",
                          {"minutes": PLANNING_AMENDED[0], "reason": "75 minutes, not 100"})

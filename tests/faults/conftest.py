@@ -8,27 +8,21 @@ received, lost, duplicated); the table is printed at the end of the run.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from deploy.kafka.local import free_port
 from shared.messaging.admin import ensure_topics
+from tests.mail import RecordingSMTP, smtp_server
 from tests.processes import ServiceProcess, System
 from tests.support import headers_of, read_topic
 
@@ -187,56 +181,10 @@ def duplicates(keys: list[Any]) -> int:
 
 
 # -- mail ------------------------------------------------------------------------------------------
-@dataclass
-class Mailbox:
-    """aiosmtpd handler: accepts every message and keeps it."""
-
-    mails: list[tuple[tuple[str, ...], EmailMessage]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or envelope.content or b""
-        if isinstance(raw, str):
-            raw = raw.encode()
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        with self.lock:
-            self.mails.append((tuple(a.lower() for a in envelope.rcpt_tos), msg))
-        return "250 OK"
-
-    def snapshot(self) -> list[tuple[tuple[str, ...], EmailMessage]]:
-        with self.lock:
-            return list(self.mails)
-
-
-@dataclass
-class Smtp:
-    port: int
-    box: Mailbox
-
-    def notify_env(self, data_dir: Path, **extra: str) -> dict[str, str]:
-        return {
-            "MENTORING_SMTP_HOST": "127.0.0.1",
-            "MENTORING_SMTP_PORT": str(self.port),
-            "MENTORING_EMBEDDED_SINK": "false",
-            "MENTORING_MAIL_DIR": str(data_dir / "unused-mail"),
-            "MENTORING_MAIL_INTERVAL_SECONDS": "0.3",
-            "MENTORING_MAIL_BACKOFF_SECONDS": "0.5",
-            "MENTORING_MAIL_BACKOFF_MAX_SECONDS": "2",
-            **extra,
-        }
-
-
 @pytest.fixture
-def smtp() -> Iterator[Smtp]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    try:
-        yield Smtp(port, box)
-    finally:
-        controller.stop()
+def smtp() -> Iterator[RecordingSMTP]:
+    with smtp_server() as server:
+        yield server
 
 
 # -- what a crash left behind ----------------------------------------------------------------------

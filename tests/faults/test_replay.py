@@ -19,7 +19,6 @@ from shared.topics import ACTIVITY, MATCHING, NOTIFY, PAYMENTS
 from tests.faults.conftest import (
     STAFF,
     Faults,
-    Smtp,
     applied_in_store,
     clear_inbox,
     get,
@@ -28,6 +27,7 @@ from tests.faults.conftest import (
     reset_group_to_earliest,
 )
 from tests.faults.scenario import CLOSED_MONTH, Program
+from tests.mail import RecordingSMTP
 from tests.processes import ServiceProcess
 from tests.support import publish_events
 
@@ -60,7 +60,7 @@ def lag_is_zero(f: Faults, service: str) -> bool:
     return bool(mine) and all(lag.lag == 0 for lag in mine)
 
 
-def test_a_consumer_group_reset_to_the_earliest_offset_changes_nothing(faults: Faults, smtp: Smtp) -> None:
+def test_a_consumer_group_reset_to_the_earliest_offset_changes_nothing(faults: Faults, smtp: RecordingSMTP) -> None:
     prog = Program(3)
     env = {"activity": {}, "payments": {}, "notify": smtp.notify_env(faults.data_dir)}
     procs = {name: faults.add(name, env=env[name]) for name in READS}
@@ -82,12 +82,12 @@ def test_a_consumer_group_reset_to_the_earliest_offset_changes_nothing(faults: F
     poll(lambda: get(procs["payments"], "/batches"), "the payout batch")
     # Introductions (2 per match), payment approved and payout notices (1 per mentor each).
     expected_mails = 2 * prog.n + 2 * prog.n
-    poll(lambda: len(smtp.box.snapshot()) >= expected_mails, "every email sent", 90)
+    poll(lambda: len(smtp.snapshot()) >= expected_mails, "every email sent", 90)
     poll(lambda: applied_in_store(faults.data_dir, "activity", "MeetingLogged") == 2 * prog.n, "meetings applied")
     caught_up()
     time.sleep(1.5)  # the relays publish what the last batches caused (reminders too)
     caught_up()
-    before, counts_before, mails_before = views(procs, prog), event_counts(faults), len(smtp.box.snapshot())
+    before, counts_before, mails_before = views(procs, prog), event_counts(faults), len(smtp.snapshot())
     assert all(m["status"] == "sent" for m in before["notify.messages"]["items"])
     assert mails_before == before["notify.messages"]["total"] >= expected_mails
 
@@ -109,7 +109,7 @@ def test_a_consumer_group_reset_to_the_earliest_offset_changes_nothing(faults: F
     for key in before:
         assert after[key] == before[key], key
     assert event_counts(faults) == counts_before
-    mails_after = len(smtp.box.snapshot())
+    mails_after = len(smtp.snapshot())
     assert mails_after == mails_before
     record("group reset to earliest + inbox emptied (activity, payments, notify)",
            sent=sum(applied_before.values()), received=sum(applied_before.values()), lost=0,

@@ -16,7 +16,6 @@ import pytest
 from shared.topics import ACTIVITY
 from tests.faults.conftest import (
     Faults,
-    Smtp,
     applied_in_database,
     duplicates,
     get,
@@ -24,6 +23,7 @@ from tests.faults.conftest import (
     record,
 )
 from tests.faults.scenario import CLOSED_MONTH, Program
+from tests.mail import RecordingSMTP
 from tests.processes import ServiceProcess
 from tests.support import publish_events
 
@@ -32,7 +32,7 @@ SERVICES = ("activity", "payments", "notify")
 
 
 def test_a_survivor_takes_over_when_one_of_two_instances_dies_mid_stream(
-    faults: Faults, smtp: Smtp, postgres_server: str
+    faults: Faults, smtp: RecordingSMTP, postgres_server: str
 ) -> None:
     from conftest import fresh_postgres_database
 
@@ -89,7 +89,7 @@ def test_a_survivor_takes_over_when_one_of_two_instances_dies_mid_stream(
     time.sleep(1.5)  # a second copy would arrive now
     by_id = introductions() or {}
     assert set(by_id.values()) == expected and len(by_id) == len(expected), by_id
-    ids = [str(msg["Message-ID"]).strip("<>").split("@")[0] for _, msg in smtp.box.snapshot()]
+    ids = [str(msg["Message-ID"]).strip("<>").split("@")[0] for msg in (m.message for m in smtp.snapshot())]
     received = [by_id[i] for i in ids if i in by_id]
     # The one copy notify allows (README "the one window SMTP leaves open"): b died after the SMTP
     # server accepted a message and before recording it; the survivor sends it again with the

@@ -3,21 +3,13 @@ refuse, and a notify store to apply events to directly."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session
 from fastapi import FastAPI
 from sqlmodel import select
 
@@ -31,68 +23,10 @@ from shared.contracts.envelope import Envelope as EventEnvelope
 from shared.contracts.matching import MenteeEnrolled, MenteeMatched, MentorEnrolled, ProgramConfigured
 from shared.contracts.program import ProgramPolicy
 from shared.messaging import HandlerContext
+from tests.mail import Mail, RecordingSMTP, smtp_server
 from tests.support import wait_until
 
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"])
-
-    def body(self, subtype: str = "plain") -> str:
-        part = self.message.get_body(preferencelist=(subtype,))
-        assert part is not None, f"no text/{subtype} part"
-        return str(part.get_content())
-
-
-@dataclass
-class RecordingSMTP:
-    """aiosmtpd handler: records accepted messages; `refuse_with` makes it answer DATA with an error."""
-
-    received: list[Received] = field(default_factory=list)
-    refuse_with: str | None = None
-    refused: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        if self.refuse_with is not None:
-            self.refused += 1
-            return self.refuse_with
-        raw = envelope.original_content or b""
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        with self.lock:
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Received]:
-        return [r for r in self.received if address in r.rcpt_tos]
-
-    def message_ids(self) -> list[str]:
-        return [str(r.message["Message-ID"]) for r in self.received]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def smtp_server() -> Iterator[tuple[RecordingSMTP, int]]:
-    handler = RecordingSMTP()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+__all__ = ["Mail", "RecordingSMTP", "smtp_server"]
 
 
 def settings_for(tmp_path: Path, smtp_port: int, **overrides: Any) -> NotifySettings:

@@ -14,13 +14,14 @@ from services.activity.adapters.tables import MeetingViewRow, PartnershipRow
 from services.activity.entrypoints.app import create_app as create_activity
 from services.activity.tests.support import PROGRAM, matched, program_event
 from services.notify.entrypoints.app import create_app as create_notify
-from services.notify.tests.support import Received, service_settings, smtp_server
 from services.notify.tests.support import running as running_notify
+from services.notify.tests.support import service_settings
 from shared.clock import ManualClock
 from shared.contracts.matching import MenteeEnrolled, MentorEnrolled
 from shared.messaging.admin import ensure_topics
 from shared.service import Service
 from shared.settings import ServiceSettings
+from tests.mail import Mail, smtp_server
 from tests.support import publish_events, wait_until
 
 from .test_service_http import running as running_activity
@@ -50,8 +51,8 @@ async def test_first_meeting_survey_is_emailed_answered_once_and_flags_a_bad_fit
         MenteeEnrolled(person_id="ben", program_id=PROGRAM, name="Ben Brooks", email="ben@school.example"),
         matched("pa-1", "ana", start, mentee_id="ben"),
     ], prefix=prefix, clock=clock)
-    with smtp_server() as (smtp, port):
-        notify = create_notify(service_settings(tmp_path / "notify", port, f"sqlite:///{tmp_path}/notify.db",
+    with smtp_server() as smtp:
+        notify = create_notify(service_settings(tmp_path / "notify", smtp.port, f"sqlite:///{tmp_path}/notify.db",
                                                 bootstrap, prefix), clock)
         async with running_activity(activity) as client, running_notify(notify):
             def stored(table: type[SQLModel], key: str) -> bool:
@@ -68,7 +69,7 @@ async def test_first_meeting_survey_is_emailed_answered_once_and_flags_a_bad_fit
             await wait_until(lambda: stored(MeetingViewRow, r.json()["meeting_id"]), timeout_s=60)
             await service.run_job_now("surveys")
             await service.run_job_now("surveys")  # a second run opens nothing more
-            def about_surveys() -> list[Received]:  # (the match introductions go out too)
+            def about_surveys() -> list[Mail]:  # (the match introductions go out too)
                 return [r for r in smtp.received if "survey" in r.subject]
             await wait_until(lambda: len(about_surveys()) >= 2, timeout_s=60)
             subjects = {a: r.subject for r in about_surveys() for a in r.rcpt_tos}
@@ -94,4 +95,4 @@ async def test_first_meeting_survey_is_emailed_answered_once_and_flags_a_bad_fit
             await wait_until(lambda: len(about_surveys()) >= 3, timeout_s=60)
             reminders = [r for r in about_surveys() if r.subject.startswith("Reminder")]
             assert [(r.rcpt_tos, r.subject) for r in reminders] == [
-                (["ana@school.example"], 'Reminder: the survey "After your first meeting" is waiting for your answer')]
+                (("ana@school.example",), 'Reminder: the survey "After your first meeting" is waiting for your answer')]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.notify.service_layer import communications as comms
-from services.notify.tests.support import Received, RecordingSMTP, Store, settings_for, smtp_server
+from services.notify.tests.support import Mail, RecordingSMTP, Store, settings_for, smtp_server
 from shared.contracts.activity import ActivityRecorded, MeetingLogged, PartnershipAtRisk, TimeEntryRecorded
 from shared.contracts.envelope import Cause
 from shared.contracts.matching import (
@@ -53,7 +53,7 @@ class Env:
         stats = self.store.runtime.deliver_now()
         assert stats.failed == 0 and stats.waiting == 0, stats
 
-    def only(self, address: str) -> Received:
+    def only(self, address: str) -> Mail:
         got = self.smtp.to(address)
         assert len(got) == 1, f"{address} got {len(got)} emails: {[g.subject for g in got]}"
         return got[0]
@@ -61,8 +61,8 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    with smtp_server() as (smtp, port):
-        store = Store(settings_for(tmp_path, port))
+    with smtp_server() as smtp:
+        store = Store(settings_for(tmp_path, smtp.port))
         policy = ProgramPolicy(communication=CommunicationPolicy(reply_to="staff@mentormt.example"))
         store.apply(
             ProgramConfigured(program_id=PROGRAM, name="MentorMT", policy=policy),

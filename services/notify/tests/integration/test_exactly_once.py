@@ -66,8 +66,8 @@ async def test_redelivery_and_a_replaying_restart_send_no_second_email(
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
-    with smtp_server() as (smtp, port):
-        cfg = service_settings(tmp_path, port, store_url, bootstrap, prefix)
+    with smtp_server() as smtp:
+        cfg = service_settings(tmp_path, smtp.port, store_url, bootstrap, prefix)
         first = create_app(cfg)
         async with running(first):
             envs = await publish_events(bootstrap, [*people(2), match(0)], prefix=prefix)
@@ -106,8 +106,8 @@ async def test_two_instances_in_one_group_send_each_email_once(
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
-    with smtp_server() as (smtp, port):
-        cfg = service_settings(tmp_path, port, store_url, bootstrap, prefix, mail_batch_size=7)
+    with smtp_server() as smtp:
+        cfg = service_settings(tmp_path, smtp.port, store_url, bootstrap, prefix, mail_batch_size=7)
         a, b = create_app(cfg), create_app(cfg)
         async with running(a) as client_a, running(b):
             # Both members hold partitions (matching, activity, payments: 6 each) before the stream.
@@ -133,9 +133,9 @@ async def test_failing_smtp_retries_then_fails_then_a_resend_succeeds_once(
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
-    with smtp_server() as (smtp, port):
+    with smtp_server() as smtp:
         smtp.refuse_with = "451 4.3.0 mailbox temporarily unavailable"
-        app = create_app(service_settings(tmp_path, port, store_url, bootstrap, prefix, mail_attempts=3))
+        app = create_app(service_settings(tmp_path, smtp.port, store_url, bootstrap, prefix, mail_attempts=3))
         async with running(app) as client:
             await publish_events(bootstrap, [*people(1), match(0)], prefix=prefix)
 

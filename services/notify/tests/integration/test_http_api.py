@@ -14,10 +14,10 @@ from urllib.parse import urlparse
 
 import pytest
 
+from deploy.kafka.local import free_port
 from services.notify.entrypoints.app import create_app
 from services.notify.tests.support import (
     PROGRAM,
-    free_port,
     match,
     people,
     running,
@@ -40,8 +40,8 @@ async def test_newsletter_draft_preview_publish_unsubscribe_and_announcements(
     prefix = f"t{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix=prefix)
     clock = ManualClock(datetime(2026, 12, 1, 15, tzinfo=UTC))  # 1 December: newsletter day in Denver
-    with smtp_server() as (smtp, port):
-        app = create_app(service_settings(tmp_path, port, store_url, bootstrap, prefix, allow_clock_control=True), clock)
+    with smtp_server() as smtp:
+        app = create_app(service_settings(tmp_path, smtp.port, store_url, bootstrap, prefix, allow_clock_control=True), clock)
         async with running(app) as client:
             await publish_events(bootstrap, [*people(3), match(0), match(1), MeetingLogged(
                 meeting_id="m-1", partnership_id="p-0", program_id=PROGRAM, mentor_id="mentor-0",

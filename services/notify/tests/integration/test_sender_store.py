@@ -47,8 +47,8 @@ def announce(store: Store) -> None:
 
 
 def test_concurrent_senders_send_each_message_once(tmp_path: Path, store_url: str) -> None:
-    with smtp_server() as (smtp, port):
-        cfg = settings_for(tmp_path, port, database_url=store_url, mail_batch_size=10)
+    with smtp_server() as smtp:
+        cfg = settings_for(tmp_path, smtp.port, database_url=store_url, mail_batch_size=10)
         store = Store(cfg, ManualClock(T0))
         enrol(store, 300)
         announce(store)
@@ -74,8 +74,8 @@ def test_concurrent_senders_send_each_message_once(tmp_path: Path, store_url: st
 
 
 def test_a_dead_senders_claim_is_taken_back_only_after_it_expires(tmp_path: Path, store_url: str) -> None:
-    with smtp_server() as (smtp, port):
-        cfg = settings_for(tmp_path, port, database_url=store_url, mail_claim_seconds=60)
+    with smtp_server() as smtp:
+        cfg = settings_for(tmp_path, smtp.port, database_url=store_url, mail_claim_seconds=60)
         clock = ManualClock(T0)
         store = Store(cfg, clock)
         enrol(store, 5)
@@ -95,8 +95,8 @@ def test_a_dead_senders_claim_is_taken_back_only_after_it_expires(tmp_path: Path
 
 
 def test_a_message_waits_for_a_recipient_not_enrolled_yet(tmp_path: Path, store_url: str) -> None:
-    with smtp_server() as (smtp, port):
-        cfg = settings_for(tmp_path, port, database_url=store_url, unknown_recipient_wait_seconds=3600)
+    with smtp_server() as smtp:
+        cfg = settings_for(tmp_path, smtp.port, database_url=store_url, unknown_recipient_wait_seconds=3600)
         clock = ManualClock(T0)
         store = Store(cfg, clock)
         store.apply(
@@ -124,8 +124,8 @@ def test_a_message_waits_for_a_recipient_not_enrolled_yet(tmp_path: Path, store_
 
 
 def test_an_unsendable_address_fails_alone_and_the_others_go_out(tmp_path: Path) -> None:
-    with smtp_server() as (smtp, port):
-        store = Store(settings_for(tmp_path, port, mail_connections=1), ManualClock(T0))
+    with smtp_server() as smtp:
+        store = Store(settings_for(tmp_path, smtp.port, mail_connections=1), ManualClock(T0))
         enrol(store, 3)
         store.apply(MentorEnrolled(person_id="m1", program_id=PROGRAM, name="Ünï", email="ünï@exämple.org"))
         announce(store)
@@ -139,8 +139,8 @@ def test_an_unsendable_address_fails_alone_and_the_others_go_out(tmp_path: Path)
 
 def test_a_crash_between_smtp_and_recording_resends_once_with_the_same_message_id(tmp_path: Path) -> None:
     """The one duplicate SMTP cannot rule out, shown: the copy carries the same Message-ID."""
-    with smtp_server() as (smtp, port):
-        cfg = settings_for(tmp_path, port, mail_claim_seconds=60)
+    with smtp_server() as smtp:
+        cfg = settings_for(tmp_path, smtp.port, mail_claim_seconds=60)
         clock = ManualClock(T0)
         store = Store(cfg, clock)
         enrol(store, 2)

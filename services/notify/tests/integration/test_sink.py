@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from deploy.kafka.local import free_port
 from services.notify.sink import start_sink
-from services.notify.tests.support import free_port
 
 pytestmark = [pytest.mark.integration]
 

@@ -13,8 +13,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from deploy.kafka.local import free_port
 from services.notify.adapters.smtp import OutgoingEmail, SmtpMailer
-from services.notify.tests.support import RecordingSMTP, free_port, settings_for
+from services.notify.tests.support import RecordingSMTP, settings_for
 
 pytestmark = [pytest.mark.integration]
 
