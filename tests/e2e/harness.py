@@ -57,6 +57,7 @@ def running_platform(bootstrap: str, data_dir: Path, smtp: RecordingSMTP, tag: s
     sending to `smtp`, and the gateway in front; the first admin token from the gateway's CLI, as
     an operator would create it. `env` adds settings per service. Everything is stopped on exit."""
     extra = env or {}
+    data_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"{tag}{uuid.uuid4().hex[:8]}."
     asyncio.run(ensure_topics(bootstrap, prefix=prefix))
     system = System(bootstrap=bootstrap, data_dir=data_dir, prefix=prefix)
