@@ -8,6 +8,7 @@ received, lost, duplicated); the table is printed at the end of the run.
 from __future__ import annotations
 
 import asyncio
+import textwrap
 import time
 import uuid
 from collections import Counter
@@ -64,7 +65,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     tr.section("faults injected (lost and duplicated must be 0)")
     tr.write_line(f"{'test':44} {'fault':96} {'sent':>6} {'recv':>6} {'lost':>5} {'dup':>4}")
     for r in LEDGER:
-        tr.write_line(f"{r.test[:44]:44} {r.fault[:96]:96} {r.sent:6} {r.received:6} {r.lost:5} {r.duplicated:4}")
+        first, *rest = textwrap.wrap(r.fault, 96) or [""]
+        tr.write_line(f"{r.test[:44]:44} {first:96} {r.sent:6} {r.received:6} {r.lost:5} {r.duplicated:4}")
+        for more in rest:
+            tr.write_line(f"{'':44} {more}")
 
 
 # -- processes -------------------------------------------------------------------------------------
