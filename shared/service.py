@@ -54,6 +54,7 @@ from shared.contracts.base import Event
 from shared.contracts.envelope import Cause, Envelope
 from shared.db import Database
 from shared.errors import DomainError
+from shared.logs import configure_logging
 from shared.messaging import (
     MESSAGING_TABLES,
     DeadLetters,
@@ -120,7 +121,11 @@ class Service:
         self.publisher = KafkaPublisher(bootstrap, client_id=name)
         self.relay = OutboxRelay(self.db, self.publisher, self.clock, topic_prefix=self.settings.topic_prefix)
         self.dead_letters = DeadLetters(self.publisher, self.clock)
-        self.broker = KafkaBroker(bootstrap, client_id=name, logger=logging.getLogger(f"{name}.broker"))
+        configure_logging(self.settings.log_level)
+        # FastStream's own line per received and processed message is for debugging, not for a
+        # consumer applying thousands of events a second.
+        self.broker = KafkaBroker(bootstrap, client_id=name, logger=logging.getLogger(f"{name}.broker"),
+                                  log_level=logging.DEBUG)
         self.retry = retry
         self.consumers: list[tuple[EventConsumer, tuple[str, ...]]] = []
         self.jobs: list[_Job] = []

@@ -24,6 +24,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
+from shared.logs import configure_logging
+
 log = logging.getLogger(__name__)
 
 
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--dir", type=Path, default=Path(".data/mail"))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure_logging()
     controller = start_sink(args.dir, args.host, args.port)
     print(f"SMTP sink listening on {args.host}:{args.port}, writing to {args.dir}", flush=True)
     done = threading.Event()

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 from sqlmodel import Session
 
@@ -52,7 +50,5 @@ def emitter(service: Service, session: Session, cause: Cause | None = None) -> E
 
 def create_app(settings: ServiceSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or PaymentsSettings()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = build_service(settings, clock)
     return service.http_app(router(service), title="payments service")
