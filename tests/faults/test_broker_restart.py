@@ -192,8 +192,8 @@ def log_through_gateway(mentors: list[tuple[str, Gateway]], stop: threading.Even
     k = 0
     while not stop.is_set():
         partnership_id, mentor = mentors[k % len(mentors)]
-        # December 1st to 19th (before the services' clock), 37 minutes apart: all distinct.
-        started = datetime(2026, 12, 1, 8, tzinfo=UTC) + timedelta(minutes=37 * k)
+        # From the day they were matched, before the services' clock; 37 minutes apart: all distinct.
+        started = datetime(2026, 12, 1, 13, tzinfo=UTC) + timedelta(minutes=37 * k)
         body = {"partnership_id": partnership_id, "started_at": started.isoformat(), "duration_minutes": 30,
                 "mode": "video", "intentional": True}
         try:
@@ -277,8 +277,9 @@ def test_meetings_logged_through_the_gateway_while_the_broker_is_down_reach_noti
         assert lost == 0 and dup == 0, (lost, dup)
         assert set(lines) == accepted  # nothing refused or unanswered is paid
         assert total == Decimal("20.00") * len(accepted)  # 30 minutes at 40.00 an hour each
+        reasons = sorted({f"{status} {json.loads(text)['detail'][0].get('reason', '')}" for status, text in out.refused})
         record(f"broker down {down_s:.0f} s under gateway POST /meetings, on to notify and payments: "
-               f"{during} accepted while down, {len(out.refused)} refused, {len(out.failed)} unanswered",
+               f"{during} accepted while down, {len(out.refused)} refused {reasons}, {len(out.failed)} unanswered",
                sent=len(accepted), received=len(set(lines)), lost=lost, duplicated=dup)
         admin.close()
         for _, mentor in mentors:
