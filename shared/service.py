@@ -70,6 +70,7 @@ from shared.migrations import Migration, create_tables, migrate
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+LAG_REFRESH_S = 5.0
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
@@ -133,6 +134,7 @@ class Service:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wired = False
         self._commits = 0
+        self._lag_read_at = -LAG_REFRESH_S
         self.broker_connected = False
         self.metrics = CollectorRegistry()
         self._http_requests = Counter(
@@ -318,7 +320,14 @@ class Service:
         self._pending.set(pending)
 
     async def _refresh_lag(self) -> None:
-        """Lag per partition of this service's groups; skipped (kept stale) if the broker is slow."""
+        """Lag per partition of this service's groups; skipped (kept stale) if the broker is slow.
+
+        Reading it opens an admin client and a consumer on the broker, so it is read at most once
+        per LAG_REFRESH_S however often /metrics is scraped."""
+        now = time.monotonic()
+        if now - self._lag_read_at < LAG_REFRESH_S:
+            return
+        self._lag_read_at = now
         for consumer, _ in self.consumers:
             try:
                 rows = await asyncio.wait_for(
