@@ -8,6 +8,7 @@ received, lost, duplicated); the table is printed at the end of the run.
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
 import time
 import uuid
@@ -108,6 +109,17 @@ class Faults:
             if event_type is None or h.get("event_type") == event_type:
                 out.append((h, r.value or b""))
         return out
+
+    def announced(self, topic: str, event_type: str) -> list[dict[str, Any]]:
+        """The payloads of the events of a type on a topic, once per event_id, in first-seen order.
+
+        A relay killed between publishing a batch and marking it publishes those events again
+        (the same event_ids) after the restart: at-least-once, which every consumer's inbox
+        absorbs. A second event for one fact (another event_id) is what counts as a duplicate."""
+        seen: dict[str, dict[str, Any]] = {}
+        for h, v in self.events(topic, event_type):
+            seen.setdefault(h["event_id"], json.loads(v))
+        return list(seen.values())
 
     def log_tails(self) -> str:
         return "\n\n".join(
