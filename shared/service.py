@@ -28,11 +28,12 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiokafka.structs import RecordMetadata
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -65,6 +66,7 @@ from shared.messaging import (
     OutboxRelay,
     RetryPolicy,
 )
+from shared.messaging.kafka import Headers
 from shared.messaging.lag import consumer_lag
 from shared.migrations import Migration, create_tables, migrate
 from shared.settings import ServiceSettings
@@ -102,6 +104,26 @@ def request_cause(request: Request) -> Cause:
     return Cause.of_request(request.headers.get(REQUEST_ID_HEADER))
 
 
+class _CrashingPublisher(KafkaPublisher):
+    """Fault injection: SIGKILL once the broker has acknowledged the relay's Nth batch, before the
+    relay marks its rows sent, so the next lease holder publishes them again."""
+
+    def __init__(self, bootstrap: str, *, client_id: str, after: int) -> None:
+        super().__init__(bootstrap, client_id=client_id)
+        self.after, self.batches = after, 0
+
+    async def send_many(
+        self, records: Sequence[tuple[str, bytes, str, Headers]]
+    ) -> list[RecordMetadata | BaseException]:
+        results = await super().send_many(records)
+        self.batches += 1
+        if self.batches >= self.after:
+            log.warning("fault injection: SIGKILL after published batch %d (%d records, unmarked)",
+                        self.batches, len(records))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return results
+
+
 class Service:
     def __init__(
         self,
@@ -119,7 +141,11 @@ class Service:
         self.migrations = migrations
         self.outbox = Outbox(name, self.clock)
         bootstrap = self.settings.kafka_bootstrap_servers
-        self.publisher = KafkaPublisher(bootstrap, client_id=name)
+        self.publisher = (
+            _CrashingPublisher(bootstrap, client_id=name, after=self.settings.fault_crash_after_published)
+            if self.settings.fault_crash_after_published > 0
+            else KafkaPublisher(bootstrap, client_id=name)
+        )
         self.relay = OutboxRelay(self.db, self.publisher, self.clock, topic_prefix=self.settings.topic_prefix)
         self.dead_letters = DeadLetters(self.publisher, self.clock)
         configure_logging(self.settings.log_level)

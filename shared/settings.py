@@ -29,6 +29,9 @@ class ServiceSettings(BaseSettings):
     # Fault injection for the fault suite only: the process kills itself (SIGKILL) right after
     # its Nth committed consumer batch, before the offset commit. 0 = never.
     fault_crash_after_commits: int = 0
+    # ... or right after the broker acknowledged the relay's Nth batch, before the rows are marked
+    # sent (the next relay publishes them again). 0 = never.
+    fault_crash_after_published: int = 0
 
     def store_url(self, service: str) -> str:
         if self.database_url:

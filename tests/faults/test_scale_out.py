@@ -1,25 +1,32 @@
 """Scale-out: two instances each of activity, payments and notify, each pair in one consumer group
 and sharing one PostgreSQL database. Instance "b" of each is SIGKILLed mid-stream; the survivors
 take over its partitions, and the totals are exact: every meeting counted once, one statement
-per mentor with the exact amount, one email per recipient and cause.
+per mentor with the exact amount, one email per recipient and cause. Matching, which consumes
+nothing, is scaled out too: its relay's lease holder is killed between the broker's acknowledgement
+and marking the rows sent, and the other instance publishes them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from decimal import Decimal
 
+import httpx
 import pytest
 
-from shared.topics import ACTIVITY
+from shared.topics import ACTIVITY, MATCHING
 from tests.faults.conftest import (
+    STAFF,
     Faults,
     applied_in_database,
+    applied_in_store,
     duplicates,
     get,
     poll,
     record,
+    wait_exit,
 )
 from tests.faults.scenario import CLOSED_MONTH, Program
 from tests.mail import RecordingSMTP
@@ -104,3 +111,52 @@ def test_a_survivor_takes_over_when_one_of_two_instances_dies_mid_stream(
                       + len(statements))
     record(f"3 svc x 2 (PostgreSQL), b SIGKILLed mid-stream; {same_id_copies} same-Message-ID re-sends",
            sent=4 * prog.n, received=received_total, lost=lost + 4 * prog.n - received_total, duplicated=dup)
+
+
+def test_matching_second_instance_publishes_what_the_killed_relay_left_unmarked(
+    faults: Faults, postgres_server: str
+) -> None:
+    """Two matching instances on one PostgreSQL database: only the lease holder's relay publishes.
+    It is killed right after the broker acknowledged a batch of 300 MentorEnrolled, before marking
+    the rows sent; the other instance takes the lease when it runs out and publishes them again.
+    Downstream, payments applies each enrolment once."""
+    from conftest import fresh_postgres_database
+
+    prog = Program(300)
+    env = {"MENTORING_DATABASE_URL": fresh_postgres_database(postgres_server)}
+    payments = faults.add("payments")
+    # a starts first and holds the relay's lease (renewed while idle); b waits for it to run out.
+    # a's first batch is the ProgramConfigured, its second the import; it dies after the second.
+    a = faults.add("matching", env={**env, "MENTORING_FAULT_CRASH_AFTER_PUBLISHED": "2"})
+    faults.start(a, payments)
+    b = faults.add("matching", instance="b", env=env)
+    faults.start(b)
+    r = httpx.post(b.url + "/programs", json={"program_id": prog.id, "name": "Relay failover"}, headers=STAFF,
+                   timeout=30)
+    assert r.status_code == 201, r.text
+    poll(lambda: faults.events(MATCHING, "ProgramConfigured"), "the program published by a")
+    roster = "name,email\n" + "".join(f"Mentor {i},{prog.email(prog.mentor(i))}\n" for i in range(prog.n))
+    r = httpx.post(f"{b.url}/programs/{prog.id}/mentors/import", content=roster,
+                   headers={**STAFF, "Content-Type": "text/csv"}, timeout=60)
+    assert r.status_code == 201, r.text
+    assert wait_exit(a) == -9
+    assert "fault injection: SIGKILL after published batch 2" in a.log_tail(200)
+
+    def enrolments() -> list[tuple[dict[str, str], bytes]] | None:
+        found = faults.events(MATCHING, "MentorEnrolled")
+        return found if len(found) >= 2 * prog.n else None
+
+    # On the topic: a's batch, then b's copy of it (same event_ids) once a's lease ran out.
+    records = poll(enrolments, "the unmarked batch published again by b", 90)
+    ids = [h["event_id"] for h, _ in records]
+    people = {json.loads(v)["person_id"] for _, v in records}
+    assert len(set(ids)) == prog.n == len(people) and len(ids) == 2 * prog.n
+    # payments applies each enrolment once (its inbox) and knows every mentor once.
+    poll(lambda: applied_in_store(faults.data_dir, "payments", "MentorEnrolled") >= prog.n,
+         "every enrolment applied by payments", 60)
+    time.sleep(1.0)
+    applied = applied_in_store(faults.data_dir, "payments", "MentorEnrolled")
+    assert applied == prog.n
+    record(f"matching x 2 (PostgreSQL), relay holder SIGKILLed after the broker acked {prog.n} events, before "
+           f"marking; the other re-sent them ({len(ids) - len(set(ids))} same-id copies)",
+           sent=prog.n, received=applied, lost=prog.n - applied, duplicated=0 if applied == prog.n else applied - prog.n)
