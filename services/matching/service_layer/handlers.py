@@ -337,6 +337,17 @@ def former_mentors(session: Session, mentee_ids: list[str]) -> set[tuple[str, st
     return {(a, b) for a, b in rows.all()}
 
 
+def _lock_people(session: Session, person_ids: list[str]) -> None:
+    """Lock these people's rows until the transaction ends, in one order (no deadlock between two
+    publishes). Two publishes at once must not both take a mentor's last place: under PostgreSQL's
+    read committed each would count the mentor's partnerships without seeing the other's; the
+    second now waits here and counts after the first commits. (SQLite's write transactions are
+    serial already; FOR UPDATE is left out there.)"""
+    if person_ids:
+        session.exec(select(PersonRow.person_id).where(col(PersonRow.person_id).in_(sorted(set(person_ids))))
+                     .order_by(col(PersonRow.person_id)).with_for_update()).all()
+
+
 def _loads(session: Session, program_id: str) -> Counter[str]:
     rows = session.exec(select(PartnershipRow.mentor_id).where(
         PartnershipRow.program_id == program_id, PartnershipRow.status == "active"))
@@ -433,6 +444,7 @@ def publish(uow: UnitOfWork, proposal_id: str, c: cmd.PublishProposal, actor: Ac
         chosen = [by_mentee[m] for m in dict.fromkeys(c.mentee_ids)]
     else:
         chosen = [p for p in pairs if not p.partnership_id]
+    _lock_people(session, [p.mentor_id for p in chosen])
     loads = _loads(session, proposal.program_id)
     excluded = {(e.mentee_id, e.mentor_id) for e in session.exec(
         select(ExclusionRow).where(ExclusionRow.program_id == proposal.program_id)).all()}
