@@ -18,19 +18,21 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("broker", "pipeline", "matching", "activity", "payments", "notify")
+BENCHES = ("broker", "pipeline", "matching", "activity", "payments", "notify", "gateway", "latency")
 
 
 def last_json(text: str) -> Any:
     """The last complete JSON object a benchmark printed (they print their figures last)."""
     decoder = json.JSONDecoder()
     found: Any = None
-    for i, ch in enumerate(text):
-        if ch == "{":
-            try:
-                found, _ = decoder.raw_decode(text[i:])
-            except ValueError:
-                continue
+    i = text.find("{")
+    while i >= 0:
+        try:
+            found, end = decoder.raw_decode(text, i)
+        except ValueError:
+            end = i + 1
+        # Past a whole object, not into it: its nested objects are not the figures.
+        i = text.find("{", end)
     return found
 
 
