@@ -1,6 +1,7 @@
 """The services' HTTP APIs, as the gateway reaches them: one httpx client per service with a
-short connect timeout and a bounded read timeout. Every call carries the request id and the
-actor; a service that is down or too slow becomes a 503 naming it, never a hang."""
+short connect timeout and a bounded read timeout, over the lean HTTP/1.1 transport of http11.py
+(unless a test gives its own). Every call carries the request id and the actor; a service that is
+down or too slow becomes a 503 naming it, never a hang."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from services.gateway.adapters.http11 import Http11Transport
 from services.gateway.domain.access import STAFF_ROLES, Principal
 from services.gateway.errors import ServiceFailed, ServiceUnavailable
 from services.gateway.settings import SERVICES, GatewaySettings
@@ -43,7 +45,7 @@ class Upstreams:
         self.clients: dict[str, httpx.AsyncClient] = {
             name: httpx.AsyncClient(
                 base_url=settings.service_url(name), timeout=timeout,
-                transport=(transports or {}).get(name), follow_redirects=False,
+                transport=(transports or {}).get(name) or Http11Transport(), follow_redirects=False,
             )
             for name in SERVICES
         }
