@@ -13,6 +13,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.gateway.adapters.migrations import MIGRATIONS
+from services.gateway.adapters.tables import accounts_version
 from services.gateway.adapters.upstream import Upstreams
 from services.gateway.domain.access import Principal
 from services.gateway.service_layer import accounts
@@ -22,6 +23,7 @@ from shared.db import Database
 from shared.migrations import migrate
 
 NAME = "gateway"
+AUTH_CACHE_MAX = 10_000
 
 
 def open_store(settings: GatewaySettings) -> Database:
@@ -45,6 +47,8 @@ class Gateway:
         self.upstreams = Upstreams(settings, self.metrics, transports)
         self.idempotency_ttl = timedelta(hours=settings.idempotency_ttl_hours)
         self._missing_routes: dict[str, float] = {}
+        # sha256 of a token -> (its principal, valid until (monotonic), accounts_version read at).
+        self._principals: dict[str, tuple[Principal, float, int]] = {}
         self.http_requests = Counter(
             "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.metrics
         )
@@ -76,13 +80,34 @@ class Gateway:
             return accounts.principal_of(user) if user is not None else None
 
     async def principal_for(self, authorization: str | None) -> Principal | None:
-        """The principal an `Authorization: Bearer <secret>` header names, or None."""
+        """The principal an `Authorization: Bearer <secret>` header names, or None.
+
+        A known token's principal is remembered for settings.auth_cache_seconds (keyed by the
+        token's hash, never the secret) unless a user or token was changed since: on a loaded
+        gateway the store read and its thread hop were a large part of each request's cost."""
         if not authorization:
             return None
         scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
             return None
-        return await asyncio.to_thread(self._principal, secret.strip())
+        ttl = self.settings.auth_cache_seconds
+        if ttl <= 0:
+            return await asyncio.to_thread(self._principal, secret)
+        key = accounts.hash_token(secret)
+        version = accounts_version()  # before the read: a change committed during it voids the entry
+        now = time.monotonic()
+        known = self._principals.get(key)
+        if known is not None and known[1] > now and known[2] == version:
+            return known[0]
+        principal = await asyncio.to_thread(self._principal, secret)
+        if principal is not None:
+            if len(self._principals) >= AUTH_CACHE_MAX:
+                self._principals.clear()
+            self._principals[key] = (principal, now + ttl, version)
+        else:
+            self._principals.pop(key, None)
+        return principal
 
     async def readiness(self, request_id: str) -> dict[str, Any]:
         checks: dict[str, Any] = {}

@@ -33,6 +33,11 @@ class GatewaySettings(ServiceSettings):
     # Largest request body the gateway accepts (JSON or CSV upload).
     max_body_bytes: int = Field(
         default=5 * 1024 * 1024, validation_alias=AliasChoices("MENTORING_GATEWAY_MAX_BODY_BYTES", "max_body_bytes"))
+    # How long the user a bearer token names is remembered instead of read from the store again. A
+    # token revoked or a user changed through this process counts at once; through another gateway
+    # instance (or the CLI) within this many seconds. 0: read the store on every request.
+    auth_cache_seconds: float = Field(
+        default=10.0, ge=0, validation_alias=AliasChoices("MENTORING_GATEWAY_AUTH_CACHE_SECONDS", "auth_cache_seconds"))
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = Field(
         default=24, validation_alias=AliasChoices("MENTORING_GATEWAY_IDEMPOTENCY_TTL_HOURS", "idempotency_ttl_hours"))

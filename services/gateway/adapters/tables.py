@@ -1,10 +1,17 @@
-"""The gateway's only store: users, their bearer tokens (hashed) and idempotency records."""
+"""The gateway's only store: users, their bearer tokens (hashed) and idempotency records.
+
+accounts_version() changes whenever a user or token row written by this process is committed
+(insert, update, delete through the ORM), so what was read about them before can be known stale.
+"""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint, event
+from sqlalchemy.orm import Session, object_session
 from sqlmodel import Field, SQLModel
 
 
@@ -55,3 +62,37 @@ class GatewayIdempotency(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=200)
     response_body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
+# -- changes to users and tokens -------------------------------------------------------------------
+_versions = itertools.count(1)
+_version = [0]
+_CHANGED = "gateway.accounts_changed"
+
+
+def accounts_version() -> int:
+    return _version[0]
+
+
+def _bump() -> None:
+    _version[0] = next(_versions)
+
+
+def _row_written(_mapper: Any, _connection: Any, target: Any) -> None:
+    # Bumped at the flush and again at the commit: a read that began between the two saw the old
+    # row and must not be trusted after the commit.
+    session = object_session(target)
+    if session is not None:
+        session.info[_CHANGED] = True
+    _bump()
+
+
+def _committed(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        _bump()
+
+
+for _table in (GatewayUser, GatewayToken):
+    for _when in ("after_insert", "after_update", "after_delete"):
+        event.listen(_table, _when, _row_written)
+event.listen(Session, "after_commit", _committed)
