@@ -19,11 +19,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.adapters.upstream import UpstreamAnswer
 from services.gateway.entrypoints import middleware
 from services.gateway.entrypoints.deps import passthrough
 from services.gateway.entrypoints.routes import ROUTERS
+from services.gateway.errors import ERROR_RESPONSES
 from services.gateway.runtime import Gateway
 from services.gateway.settings import GatewaySettings
 from shared.clock import Clock
@@ -49,6 +51,8 @@ or too slow gives 503 with `field: "service"` naming it.
 **Retries**: send an `Idempotency-Key` header with any POST/PUT/PATCH/DELETE; a retry with the
 same key gets the first answer and has no second effect.
 """
+
+HTTP_ERRORS = {400: ("body", "invalid_json"), 404: ("path", "not_found"), 405: ("method", "method_not_allowed")}
 
 
 def create_app(
@@ -84,7 +88,7 @@ def create_app(
     )
     app.state.gateway = gateway
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -93,6 +97,17 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(validation_body(exc.errors()), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # What Starlette and FastAPI refuse themselves, in the one error shape too: an unknown path
+        # (404) or method (405), a body that is not JSON (400).
+        field, code = HTTP_ERRORS.get(exc.status_code, ("request", "http_error"))
+        reason = str(exc.detail).lower()
+        if exc.status_code == 400:
+            reason = f"not valid JSON ({reason})"
+        body = {"detail": [{"field": field, "reason": reason, "code": code}]}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(UpstreamAnswer)
     async def service_refused(_: Request, exc: UpstreamAnswer) -> Response:
@@ -112,8 +127,9 @@ def create_app(
         body = await asyncio.to_thread(generate_latest, gateway.metrics)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    # Added innermost first: RequestContext wraps everything, then BodyLimit, then Idempotency.
+    # Added innermost first: RequestContext wraps everything, then BodyLimit, NoNul, Idempotency.
     app.add_middleware(middleware.Idempotency, gateway=gateway)
+    app.add_middleware(middleware.NoNul)
     app.add_middleware(middleware.BodyLimit, gateway=gateway)
     app.add_middleware(middleware.RequestContext, gateway=gateway)
     return app

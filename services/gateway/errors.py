@@ -2,7 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
 from shared.errors import DomainError
+
+
+class ProblemOut(BaseModel):
+    """One reason a request is refused. A roster import adds the CSV `line`."""
+
+    model_config = ConfigDict(title="Problem", extra="allow")
+    field: str = Field(description="The field, header, parameter or part of the request at fault")
+    reason: str = Field(description="Why, in words a person can act on")
+    code: str = Field(description="A stable code for programs")
+
+
+class ErrorOut(BaseModel):
+    """The body of every refusal (4xx) and of 502/503."""
+
+    model_config = ConfigDict(title="Error", json_schema_extra={"examples": [
+        {"detail": [{"field": "duration_minutes", "reason": "must be at most 480", "code": "too_long"}]}]})
+    detail: list[ProblemOut] = Field(min_length=1)
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# Documented on every /api operation, so a client (and a fuzzer) knows the one error body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Refused by a rule (the problems say which)"),
+    401: _documented("No valid bearer token"),
+    403: _documented("Your role may not do this here"),
+    404: _documented("No such resource, or not one you may see"),
+    409: _documented("Conflicts with the current state"),
+    413: _documented("The request body is larger than the gateway's limit"),
+    422: _documented("The request is malformed (a parameter or body field)"),
+    502: _documented("A service failed; its details stay in its log"),
+    503: _documented("A service is down or too slow (field `service` names it)"),
+}
 
 
 class Unauthenticated(DomainError):

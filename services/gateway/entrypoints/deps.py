@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.adapters.upstream import checked
 from services.gateway.domain.access import Principal, Role
-from services.gateway.errors import ServiceFailed, Unauthenticated
+from services.gateway.errors import ServiceFailed, Unauthenticated, Unprocessable
 from services.gateway.runtime import Gateway
 from shared.errors import Forbidden
 
@@ -45,6 +46,8 @@ class Caller:
     ) -> httpx.Response:
         """One call to a service as this caller; 4xx is passed on, 5xx/down becomes 502/503."""
         key = self.request.headers.get("idempotency-key")
+        if json is not None:
+            content, content_type, json = json_bytes(json), "application/json", None
         response = await self.gateway.upstreams.send(
             service, method, path, principal=self.principal, request_id=self.request_id, params=params,
             json=json, content=content, content_type=content_type,
@@ -95,6 +98,18 @@ class Caller:
     def require_admin(self) -> None:
         if self.principal.role is not Role.ADMIN:
             raise Forbidden("authorization", "only an admin may do this")
+
+
+def json_bytes(value: Any) -> bytes:
+    """A body as JSON for a service. Python's parser lets through what JSON (RFC 8259) does not
+    have, and what could not be sent on: NaN and Infinity, unpaired surrogates (\\ud800)."""
+    try:
+        return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError as exc:
+        if isinstance(exc, UnicodeEncodeError):
+            raise Unprocessable("body", "a string holds an unpaired surrogate; not valid Unicode",
+                                "invalid_unicode") from None
+        raise Unprocessable("body", "NaN and Infinity are not JSON numbers", "invalid_json") from None
 
 
 def seg(value: str) -> str:

@@ -3,6 +3,8 @@
 - RequestContext: gives each request an X-Request-ID (the client's, or a new one), echoes it on the
   response, and measures requests and latency per route for /metrics.
 - BodyLimit: reads a request body up to the configured size; a larger one is refused (413).
+- NoNul: a NUL character in the path, the query or a JSON body is refused (400): no service can
+  keep one (PostgreSQL refuses NUL in text outright, which would be a 500 behind the gateway).
 - Idempotency: a mutating /api request with an Idempotency-Key is answered once per user and key.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -114,6 +117,37 @@ class BodyLimit:
         body = b"".join(chunks)
         scope.setdefault("state", {})["body"] = body
         await self.app(scope, _replay(body, receive), send)
+
+
+# A \u0000 escape in raw JSON: the escape itself, not an escaped backslash followed by "u0000".
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_has_nul(body: bytes) -> bool:
+    return b"\\u0000" in body and _JSON_NUL.search(body) is not None
+
+
+class NoNul:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where = None
+        if "\x00" in scope["path"]:
+            where = "path"
+        elif b"%00" in scope.get("query_string", b""):
+            where = "query"
+        elif json_has_nul(scope.get("state", {}).get("body", b"")) and "json" in Headers(scope=scope).get(
+                "content-type", ""):
+            where = "body"
+        if where is None:
+            await self.app(scope, receive, send)
+            return
+        await _send_error(send, DomainError(where, "contains a NUL character (%00 or \\u0000); no value may",
+                                            "nul_character"))
 
 
 class Idempotency:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Body, Path
+from fastapi import Body, Path, Query
 
 from services.gateway.errors import Unprocessable
 
@@ -32,6 +32,14 @@ def text_field(body: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value:
         raise Unprocessable(name, "required: a non-empty string", "missing")
     return value
+
+
+# Past this, an offset only overflows the services' SQL integers (SQLite's are 64-bit).
+MAX_OFFSET = 2**31 - 1
+
+
+def offset_query() -> Any:
+    return Query(0, ge=0, le=MAX_OFFSET, description="How many to skip (paging)")
 
 
 def id_path(example: str, description: str = "") -> Any:

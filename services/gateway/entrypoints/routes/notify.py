@@ -23,7 +23,7 @@ from services.gateway.entrypoints.deps import (
     passthrough,
     seg,
 )
-from services.gateway.entrypoints.routes.common import id_path, json_body, text_field
+from services.gateway.entrypoints.routes.common import id_path, json_body, offset_query, text_field
 from services.gateway.errors import Unprocessable
 from shared.errors import Forbidden, NotFound
 
@@ -67,7 +67,7 @@ def _may_see_message(c: Caller, message: dict[str, Any]) -> bool:
 async def list_messages(
     person_id: str | None = Query(None, max_length=200), status: Status | None = None,
     kind: str | None = Query(None, max_length=100), program_id: str | None = Query(None, max_length=200),
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0), c: Caller = Depends(caller),
+    limit: int = Query(100, ge=1, le=1000), offset: int = offset_query(), c: Caller = Depends(caller),
 ) -> dict[str, Any]:
     program_id = _message_program_filter(c, program_id)
     if c.principal.role in PARTICIPANT_ROLES:
@@ -81,7 +81,7 @@ async def list_messages(
 
 @router.get("/messages/failed", summary="Emails that failed after every retry (staff)")
 async def failed_messages(program_id: str | None = Query(None, max_length=200),
-                          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                          limit: int = Query(100, ge=1, le=1000), offset: int = offset_query(),
                           c: Caller = Depends(caller)) -> dict[str, Any]:
     if c.principal.role not in STAFF_ROLES:
         raise Forbidden("authorization", "only staff see failed messages")

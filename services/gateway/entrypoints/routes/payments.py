@@ -19,6 +19,7 @@ from services.gateway.entrypoints.routes.common import (
     ProgramId,
     id_path,
     json_body,
+    offset_query,
     optional_json_body,
     text_field,
 )
@@ -43,7 +44,7 @@ async def list_statements(
     program_id: str | None = Query(None, max_length=200),
     mentor_id: str | None = Query(None, max_length=200),
     month: str | None = Query(None, pattern=MONTH),
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000), offset: int = offset_query(),
     c: Caller = Depends(caller),
 ) -> list[dict[str, Any]]:
     p = c.principal

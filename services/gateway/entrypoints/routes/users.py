@@ -4,11 +4,11 @@ participants of their own programs; everyone can see themselves and manage their
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.gateway.adapters.tables import GatewayToken, GatewayUser
 from services.gateway.domain.access import PARTICIPANT_ROLES, Principal, Role, can_manage_user
@@ -18,6 +18,14 @@ from services.gateway.service_layer import accounts
 from shared.errors import DomainError, Forbidden, NotFound
 
 router = APIRouter(prefix=API_PREFIX, tags=["users"])
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written in UTC. The document promises RFC 3339.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class UserIn(BaseModel):
@@ -45,7 +53,7 @@ class UserOut(BaseModel):
     program_ids: list[str]
     person_id: str | None
     email: str | None
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class TokenIn(BaseModel):
@@ -57,8 +65,8 @@ class TokenOut(BaseModel):
     id: str
     user_id: str
     label: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    revoked_at: UtcDateTime | None
 
 
 class IssuedTokenOut(BaseModel):
