@@ -20,6 +20,9 @@ from shared.contracts.envelope import Cause
 from shared.errors import Forbidden
 from shared.service import Service, request_cause
 
+# Past this an offset overflows SQLite's 64-bit INTEGER (a 500 instead of an empty page).
+MAX_OFFSET = 2**31 - 1
+
 Status = Literal["pending", "sending", "sent", "failed", "skipped"]
 
 
@@ -141,7 +144,8 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
     @router.get("/messages", response_model=MessagePage)
     def list_messages(
         person_id: str | None = None, status: Status | None = None, kind: str | None = None,
-        program_id: str | None = None, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+        program_id: str | None = None, limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> MessagePage:
         with db.session() as s:
             total, rows = comms.list_messages(s, person_id=person_id, status=status, kind=kind,
@@ -150,7 +154,8 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
 
     @router.get("/messages/failed", response_model=MessagePage)
     def failed_messages(
-        program_id: str | None = None, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+        program_id: str | None = None, limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
     ) -> MessagePage:
         return list_messages(None, "failed", None, program_id, limit, offset)
 
@@ -185,7 +190,10 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
             return PreferencesOut(person_id=person_id, newsletter=row.newsletter)
 
     def check_token(person_id: str, token: str) -> None:
-        if not token_is_valid(settings.unsubscribe_secret.get_secret_value(), person_id, token):
+        # A real token is hex; anything else (non-ASCII above all, which compare_digest refuses
+        # with a TypeError) is simply not valid.
+        secret = settings.unsubscribe_secret.get_secret_value()
+        if not token.isascii() or not token_is_valid(secret, person_id, token):
             raise Forbidden("token", "this unsubscribe link is not valid", "bad_token")
 
     @router.get("/unsubscribe/{person_id}", response_class=HTMLResponse)
