@@ -18,6 +18,8 @@ from shared.errors import DomainError
 from shared.service import Service, Transaction, request_cause
 
 MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+# Past this an offset overflows SQLite's 64-bit INTEGER (a 500 instead of an empty page).
+MAX_OFFSET = 2**31 - 1
 
 
 def actor(x_actor_id: str | None = Header(default=None)) -> str:
@@ -68,7 +70,7 @@ def router(service: Service) -> APIRouter:
     def list_statements(
         status: StatementStatus | None = None, program_id: str | None = None, mentor_id: str | None = None,
         month: str | None = Query(default=None, pattern=MONTH), limit: int = Query(default=100, ge=1, le=1000),
-        offset: int = Query(default=0, ge=0),
+        offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
     ) -> list[dict[str, Any]]:
         with service.db.session() as s:
             return views.list_statements(s, status=status.value if status else None, program_id=program_id,
