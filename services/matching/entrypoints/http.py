@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from services.matching.adapters.tables import ProgramRow
 from services.matching.service_layer import commands as cmd
-from services.matching.service_layer import handlers, views
+from services.matching.service_layer import handlers, roster_file, views
 from services.matching.service_layer.handlers import Actor
 from shared.contracts.envelope import Cause
 from shared.errors import DomainError
@@ -20,6 +20,14 @@ from shared.service import Service, request_cause
 Kinds = Literal["mentors", "mentees", "metamentors"]
 KIND: dict[str, cmd.PersonKind] = {"mentors": "mentor", "mentees": "mentee", "metamentors": "metamentor"}
 MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+class CsvTooLarge(DomainError):
+    status = 413
+
+    def __init__(self) -> None:
+        super().__init__("file", f"larger than {MAX_CSV_BYTES} bytes ({MAX_CSV_BYTES / 2**20:g} MiB); split it "
+                         "into smaller files", "too_large")
 
 
 def actor_of(request: Request) -> Actor:
@@ -188,22 +196,34 @@ def make_router(service: Service) -> APIRouter:
     async def import_roster(program_id: str, kinds: Kinds, request: Request,
                             import_good_rows: bool = Query(False), cause: Cause = Depends(request_cause),
                             actor: Actor = Depends(actor_of)) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > MAX_CSV_BYTES:
-            raise DomainError("file", f"larger than {MAX_CSV_BYTES} bytes", "too_large")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_CSV_BYTES:
+            raise CsvTooLarge()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():  # never more than the limit in memory
+            size += len(chunk)
+            if size > MAX_CSV_BYTES:
+                raise CsvTooLarge()
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DomainError("file", "not UTF-8 text", "encoding") from exc
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise DomainError("file", f"not UTF-8 text (line {line}: byte {raw[exc.start]:#04x}); save the file "
+                              "as CSV UTF-8", "encoding") from None
 
         def run() -> dict[str, Any]:
             with service.transaction(cause) as tx:
                 people, roster = handlers.import_roster(tx, program_id, KIND[kinds], text,
                                                         import_good_rows=import_good_rows, actor=actor, now=now())
+                shown, _ = roster_file.reported(roster.errors)
                 return {
                     "imported": len(people),
                     "person_ids": [p.person_id for p in people],
-                    "skipped": [{"line": e.line, "field": e.field, "reason": e.reason} for e in roster.errors],
+                    "skipped": [{"line": e.line, "field": e.field, "reason": e.reason} for e in shown],
+                    "skipped_total": len(roster.errors),
                 }
 
         return await asyncio.to_thread(run)

@@ -34,6 +34,7 @@ from services.matching.domain.metamentors import plan_metamentors
 from services.matching.domain.profiles import Profile, align, ineligibility_reasons, unknown_criteria
 from services.matching.domain.roster import Roster, RowError, parse_roster, valid_email
 from services.matching.service_layer import commands as cmd
+from services.matching.service_layer import roster_file
 from shared.contracts.base import Event
 from shared.contracts.matching import (
     IncidentReported,
@@ -75,14 +76,25 @@ class RosterRejected(DomainError):
 
     def __init__(self, errors: list[RowError]):
         self.errors = errors
-        super().__init__(
-            "file", "the file has errors", "invalid_rows",
-            problems=[Problem(e.field, f"line {e.line}: {e.reason}", "invalid_row") for e in errors],
-        )
+        # A file of 10,000 bad rows must not answer with 10,000 problems (megabytes nobody reads).
+        shown, self.more = roster_file.reported(errors)
+        problems = [Problem(e.field, f"line {e.line}: {e.reason}", "invalid_row") for e in shown]
+        if self.more:
+            problems.append(self._more_problem())
+        super().__init__("file", "the file has errors", "invalid_rows", problems=problems)
+
+    def _more_problem(self) -> Problem:
+        lines = len({e.line for e in self.errors})
+        return Problem("file", f"{self.more} more problems not shown ({len(self.errors)} in all, on {lines} "
+                       "lines); fix these and import again", "more_invalid_rows")
 
     def body(self) -> dict[str, Any]:
-        return {"detail": [{"line": e.line, "field": e.field, "reason": e.reason, "code": "invalid_row"}
-                           for e in self.errors]}
+        shown, _ = roster_file.reported(self.errors)
+        detail: list[dict[str, Any]] = [
+            {"line": e.line, "field": e.field, "reason": e.reason, "code": "invalid_row"} for e in shown]
+        if self.more:
+            detail.append(self._more_problem().as_dict())
+        return {"detail": detail}
 
 
 def new_id(prefix: str) -> str:
@@ -245,7 +257,10 @@ def import_roster(uow: UnitOfWork, program_id: str, kind: cmd.PersonKind, text: 
                   actor: Actor, now: datetime) -> tuple[list[PersonRow], Roster]:
     """Import a CSV roster: nothing if any row is bad, unless asked to import the good rows."""
     program = get_program(uow.session, program_id)
+    text = roster_file.normalise_newlines(text)
+    roster_file.check_file(text)
     roster = parse_roster(text, kind=kind, existing_emails=_emails(uow.session, program_id, kind))
+    roster_file.long_values(text, roster)
     header_broken = any(e.line == 1 for e in roster.errors)
     if roster.errors and (not import_good_rows or header_broken):
         raise RosterRejected(roster.errors)
