@@ -66,6 +66,14 @@ def test_a_value_beyond_what_csv_reads_is_refused_with_its_line(db: Database) ->
     assert problem["reason"].startswith("line 3: a value longer than 131072 characters")
 
 
+def test_a_row_of_more_values_than_any_roster_has_columns_is_refused_at_once(db: Database) -> None:
+    status, problem = _refusal(db, ",".join(f"c{i}" for i in range(500_000)) + "\nx\n")
+    assert (status, problem["code"]) == (400, "too_many_columns")
+    assert problem["reason"] == "line 1: 500000 values; a roster has at most 100 columns"
+    status, problem = _refusal(db, "name,email\nA,a@x.org\n" + "v," * 200 + "\n")
+    assert problem["reason"] == "line 3: 201 values; a roster has at most 100 columns"
+
+
 def test_nul_characters_mean_binary_data(db: Database) -> None:
     status, problem = _refusal(db, "name,email\nok,ok@x.org\nx\x00y,a@b.org\n")
     assert (status, problem["code"]) == (400, "binary") and problem["reason"].startswith("line 3: a NUL character")
