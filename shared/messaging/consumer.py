@@ -6,9 +6,13 @@ arrive in batches; for each batch:
 1. Each record is decoded: envelope from headers, model from the registry. A record that cannot
    be decoded (no envelope, unknown type or version, invalid payload) is poison: it goes to the
    topic's dead-letter topic with the reason in its headers.
+   A record whose type this consumer does not handle is skipped on its type and version
+   headers alone (its envelope and payload are left to the consumers that apply it).
 2. The handled events are applied in one database transaction, each with its inbox row
    (consumer, event_id); an event already in the inbox is skipped, so a redelivered or
-   twice-published event has no second effect.
+   twice-published event has no second effect. A handler registered with `handles_batch`
+   gets each run of consecutive events of its class in one call (set-based work: one
+   statement for many rows), still in that transaction and in the batch's order.
 3. If a handler fails, the batch is rolled back and its events are applied one by one, so the
    good ones commit and the failing one is retried with backoff; after `attempts` failures it is
    dead-lettered and the partition moves on.
@@ -38,7 +42,7 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from shared.clock import Clock
-from shared.contracts.base import ContractError, Event, decode
+from shared.contracts.base import ContractError, Event, decode, lookup
 from shared.contracts.envelope import Cause, Envelope, EnvelopeError
 from shared.db import Database
 from shared.messaging.dlq import DeadLetters
@@ -86,6 +90,8 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Any], None]
+# A run of consecutive events of one class, each with its own context (same session).
+BatchHandler = Callable[[Sequence[tuple[HandlerContext, Any]]], None]
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class EventConsumer:
         self.dead_letters = dead_letters
         self.policy = policy or RetryPolicy()
         self.handlers: dict[type[Event], Handler] = {}
+        self.batch_handlers: dict[type[Event], BatchHandler] = {}
         self.stats = ConsumerStats()
         self._transient_streak = 0
         self.after_commit: Callable[[], None] | None = None  # e.g. wake the outbox relay
@@ -142,13 +149,49 @@ class EventConsumer:
     def handles(self, event_cls: type[E]) -> Callable[[Callable[[HandlerContext, E], None]], Handler]:
         def register(fn: Callable[[HandlerContext, E], None]) -> Handler:
             self.handlers[event_cls] = fn
+            self.batch_handlers.pop(event_cls, None)
+            return fn
+
+        return register
+
+    def handles_batch(
+        self, event_cls: type[E]
+    ) -> Callable[[Callable[[Sequence[tuple[HandlerContext, E]]], None]], BatchHandler]:
+        """Register a handler for runs of events of `event_cls`: it gets the consecutive events
+        of that class in a batch (new ones only, in order) in one call, each with its context.
+        It must give the same end state as applying them one by one (a batch that fails is
+        applied again one event at a time, each as a run of one)."""
+
+        def register(fn: Callable[[Sequence[tuple[HandlerContext, E]]], None]) -> BatchHandler:
+            self.batch_handlers[event_cls] = fn
+            self.handlers[event_cls] = lambda ctx, event: fn([(ctx, event)])
             return fn
 
         return register
 
     # -- decoding -----------------------------------------------------------------------------
+    def _not_ours(self, headers: Sequence[tuple[str, bytes]] | None) -> bool:
+        """True when the headers name a known event type this consumer has no handler for.
+        Anything else (headers missing or unreadable, an unknown type) takes the full path,
+        which dead-letters it with its reason."""
+        event_type = event_version = None
+        for name, raw in headers or ():
+            if name == "event_type":
+                event_type = raw
+            elif name == "event_version":
+                event_version = raw
+        if not isinstance(event_type, bytes) or not isinstance(event_version, bytes):
+            return False
+        try:
+            model = lookup(event_type.decode(), int(event_version))
+        except (ValueError, ContractError):  # also UnicodeDecodeError
+            return False
+        return model not in self.handlers
+
     def _decode(self, record: ConsumerRecord[Any, Any]) -> _Item | None:
         """Return the item to apply, or None when this consumer has no handler for its type."""
+        if self._not_ours(record.headers):
+            return None
         envelope = Envelope.from_headers(record.headers)
         event = decode(envelope.event_type, envelope.event_version, record.value or b"")
         handler = self.handlers.get(type(event))
@@ -171,12 +214,24 @@ class EventConsumer:
                     )
                 ).all()
             )
+            run: list[tuple[HandlerContext, Event]] = []
+            run_handler: BatchHandler | None = None
             for item in items:
                 event_id = str(item.envelope.event_id)
                 if event_id in seen:
                     continue  # already applied: a redelivery or a second publication
                 seen.add(event_id)
-                item.handler(HandlerContext(session, item.envelope, self.clock, self.outbox), item.event)
+                ctx = HandlerContext(session, item.envelope, self.clock, self.outbox)
+                batch_handler = self.batch_handlers.get(type(item.event))
+                if run and (batch_handler is not run_handler or type(item.event) is not type(run[0][1])):
+                    assert run_handler is not None
+                    run_handler(run)  # the run ends: apply it before the next event
+                    run = []
+                if batch_handler is not None:
+                    run.append((ctx, item.event))
+                    run_handler = batch_handler
+                else:
+                    item.handler(ctx, item.event)
                 inbox_rows.append(
                     {
                         "consumer": self.name,
@@ -186,6 +241,9 @@ class EventConsumer:
                     }
                 )
                 applied += 1
+            if run:
+                assert run_handler is not None
+                run_handler(run)
             if inbox_rows:
                 # One executemany in the same transaction (ORM objects cost more than the effect).
                 session.flush()

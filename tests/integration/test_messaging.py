@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from sqlmodel import select
 
 from shared.clock import ManualClock
+from shared.contracts.base import Event, event
 from shared.contracts.envelope import Cause, Envelope
 from shared.db import Database
 from shared.messaging import (
@@ -47,7 +48,7 @@ class Rig:
     relay: OutboxRelay
     brokers: list[KafkaBroker] = field(default_factory=list)
 
-    def write(self, *pings: Ping, cause: Cause | None = None) -> list[Envelope]:
+    def write(self, *pings: Event, cause: Cause | None = None) -> list[Envelope]:
         """One business transaction: the change and its events, through the outbox."""
         with self.db.session() as s:
             return [self.outbox.add(s, p, cause or Cause.new(), topic=self.topic) for p in pings]
@@ -260,3 +261,86 @@ async def test_unknown_types_and_invalid_payloads_go_to_dlq_without_crash_loop(r
     rig.write(Ping(key="k", seq=2))
     await rig.relay.publish_once()
     await wait_until(lambda: len(rig.effects()) == 2, timeout_s=30)
+
+
+@event("TestPong", topic="test.ping", key="key")
+class Pong(Event):
+    key: str
+    seq: int
+
+
+async def test_a_batch_handler_gets_runs_of_its_class_in_order_and_each_event_once(rig: Rig) -> None:
+    pings = [Ping(key="k", seq=s) for s in (1, 2, 3)]
+    written = rig.write(*pings[:2]) + rig.write(Pong(key="k", seq=10)) + rig.write(pings[2])
+    await rig.relay.publish_once()
+    runs: list[list[int]] = []
+    consumer = rig.consumer("batch-test")
+
+    @consumer.handles_batch(Ping)
+    def apply_pings(batch: Sequence[tuple[HandlerContext, Ping]]) -> None:
+        runs.append([p.seq for _, p in batch])
+        for ctx, ping in batch:
+            record_effect(ctx, ping)
+
+    @consumer.handles(Pong)
+    def apply_pong(ctx: HandlerContext, pong: Pong) -> None:
+        runs.append([pong.seq])
+        ctx.session.add(PingEffect(event_id=str(ctx.envelope.event_id), key=pong.key, seq=pong.seq))
+
+    await rig.run(consumer)
+    await wait_until(lambda: len(rig.effects()) == 4, timeout_s=30)
+    # The Pong between them ends the first run: everything is applied in the topic's order.
+    assert [e.seq for e in rig.effects()] == [1, 2, 10, 3]
+    assert [s for run in runs for s in run] == [1, 2, 10, 3]
+    assert [1, 2] in runs, "the two consecutive pings came in one call"
+    assert [e.event_id for e in rig.effects()] == [str(w.event_id) for w in written]
+
+    # Published again (a relay re-send): the inbox skips them, the handler sees nothing.
+    with rig.db.session() as s:
+        for row in s.exec(select(OutboxRecord)).all():
+            row.published_at = None
+            s.add(row)
+    await rig.relay.publish_once()
+    await wait_until(lambda: consumer.stats.duplicates >= 4, timeout_s=30)
+    assert len(rig.effects()) == 4 and len([s for run in runs for s in run]) == 4
+
+
+async def test_a_failing_run_is_applied_one_by_one_and_only_the_bad_event_is_dead_lettered(rig: Rig) -> None:
+    bad = rig.write(*(Ping(key="k", seq=s, note="poison" if s == 3 else "") for s in range(1, 6)))[2]
+    await rig.relay.publish_once()
+    consumer = rig.consumer("batch-dlq-test", RetryPolicy(attempts=2, backoff_s=0.01, backoff_max_s=0.05))
+    calls: list[list[int]] = []
+
+    @consumer.handles_batch(Ping)
+    def apply_pings(batch: Sequence[tuple[HandlerContext, Ping]]) -> None:
+        calls.append([p.seq for _, p in batch])
+        for ctx, ping in batch:
+            if ping.note == "poison":
+                raise ValueError("no such partnership")
+            record_effect(ctx, ping)
+
+    await rig.run(consumer)
+    await wait_until(lambda: len(rig.effects()) == 4, timeout_s=30)
+    assert [e.seq for e in rig.effects()] == [1, 2, 4, 5]
+    await wait_until(lambda: consumer.stats.dead_lettered == 1, timeout_s=30)
+    dead = await read_topic(rig.bootstrap, dlq_of(rig.topic))
+    assert [headers_of(r)["event_id"] for r in dead] == [str(bad.event_id)]
+    assert calls.count([3]) == 2, "alone, as a run of one, twice (the policy's attempts)"
+    assert any(len(c) > 1 for c in calls), "the batch was tried as one run first"
+
+
+async def test_a_consumer_skips_known_types_it_does_not_handle_without_judging_them(rig: Rig) -> None:
+    [pong] = rig.write(Pong(key="k", seq=1))
+    producer = AIOKafkaProducer(bootstrap_servers=rig.bootstrap)
+    await producer.start()
+    # A Pong with a payload no Pong consumer accepts: dead-lettering it is for the consumers of Pong.
+    await producer.send_and_wait(rig.topic, b'{"key":"k","seq":"x"}', key=b"k", headers=pong.to_headers())
+    await producer.stop()
+    rig.write(Ping(key="k", seq=2))
+    await rig.relay.publish_once()
+    consumer = rig.consumer("skip-test")
+    consumer.handles(Ping)(record_effect)
+    await rig.run(consumer)
+    await wait_until(lambda: len(rig.effects()) == 1, timeout_s=30)
+    assert consumer.stats.ignored == 2 and consumer.stats.dead_lettered == 0
+    assert await read_topic(rig.bootstrap, dlq_of(rig.topic)) == []

@@ -26,7 +26,7 @@ def register_handlers(consumer: EventConsumer) -> EventConsumer:
     consumer.handles(MetamentorAssigned)(projection.on_metamentor_assigned)
     consumer.handles(MentorPaused)(projection.on_mentor_paused)
     consumer.handles(MentorResumed)(projection.on_mentor_resumed)
-    consumer.handles(MeetingLogged)(activity_events.on_meeting_logged)
+    consumer.handles_batch(MeetingLogged)(activity_events.on_meetings_logged)
     consumer.handles(MeetingCorrected)(activity_events.on_meeting_corrected)
     consumer.handles(ActivityRecorded)(activity_events.on_activity_recorded)
     consumer.handles(MentorEnrolled)(surveys.on_mentor_enrolled)

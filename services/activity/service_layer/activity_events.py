@@ -8,22 +8,38 @@ re-evaluated and a status change emits PartnershipAtRisk.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from services.activity.adapters.tables import ActivityRow, MeetingViewRow
 from services.activity.domain.activities import ActivityKind
-from services.activity.service_layer.compliance import refresh
-from services.activity.service_layer.unit import insert_if_absent
+from services.activity.service_layer.compliance import refresh, refresh_many
+from services.activity.service_layer.unit import Unit, insert_absent
 from shared.clock import ensure_utc
 from shared.contracts.activity import ActivityRecorded, MeetingCorrected, MeetingLogged
 from shared.messaging import HandlerContext
 
 
 def on_meeting_logged(ctx: HandlerContext, event: MeetingLogged) -> None:
-    values = {"meeting_id": event.meeting_id, "partnership_id": event.partnership_id,
-              "program_id": event.program_id, "started_at": ensure_utc(event.started_at),
-              "minutes": event.duration_minutes, "intentional": event.intentional, "voided": False}
-    if insert_if_absent(ctx.session, MeetingViewRow.__table__, values, "meeting_id"):  # type: ignore[attr-defined]
-        refresh(ctx, event.partnership_id, ctx.clock.now())
+    on_meetings_logged([(ctx, event)])
+
+
+def on_meetings_logged(batch: Sequence[tuple[HandlerContext, MeetingLogged]]) -> None:
+    """A run of MeetingLogged from one consumer batch: the meetings into the view with one
+    statement, then each partnership that got a new meeting re-evaluated once, on all of them
+    (its PartnershipAtRisk, if its status changed, is caused by its last meeting of the run)."""
+    if not batch:
+        return
+    session = batch[0][0].session
+    rows = [{"meeting_id": e.meeting_id, "partnership_id": e.partnership_id, "program_id": e.program_id,
+             "started_at": ensure_utc(e.started_at), "minutes": e.duration_minutes,
+             "intentional": e.intentional, "voided": False} for _, e in batch]
+    new = insert_absent(session, MeetingViewRow.__table__, rows, "meeting_id")  # type: ignore[attr-defined]
+    causes: dict[str, Unit] = {}
+    for ctx, event in batch:
+        if event.meeting_id in new:  # a meeting already in the view (a replay) changes nothing
+            causes[event.partnership_id] = ctx
+    if causes:
+        refresh_many(session, causes, batch[-1][0].clock.now())
 
 
 def on_meeting_corrected(ctx: HandlerContext, event: MeetingCorrected) -> None:

@@ -51,3 +51,19 @@ def insert_if_absent(session: Session, table: Table, values: dict[str, Any], key
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     # RETURNING says whether a row was inserted (rowcount is not reliable through the ORM session).
     return session.execute(stmt.returning(table.c[key])).first() is not None
+
+
+_INSERT_ABSENT: dict[tuple[str, str, str], Any] = {}
+
+
+def insert_absent(session: Session, table: Table, rows: list[dict[str, Any]], key: str) -> set[Any]:
+    """INSERT ... ON CONFLICT DO NOTHING for many rows in one statement; the keys inserted now."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_ABSENT.get((dialect, table.name, key))
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).on_conflict_do_nothing().returning(table.c[key])
+        _INSERT_ABSENT[(dialect, table.name, key)] = stmt
+    return set(session.execute(stmt, rows).scalars())

@@ -3,11 +3,14 @@ corrections, month close (re-run, late entries, amendments after close, two inst
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 
 import pytest
+from aiokafka import ConsumerRecord
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -27,13 +30,15 @@ from services.activity.service_layer.compliance import refresh
 from services.activity.service_layer.month_close import close_due_months, close_month
 from services.activity.service_layer.views import partnership_activities
 from services.activity.tests.support import PROGRAM, Store, StoreUnit, matched, open_store, program_event
-from shared.contracts.activity import MeetingLogged
-from shared.contracts.envelope import Cause
+from shared.contracts.activity import MeetingCorrected, MeetingLogged
+from shared.contracts.base import Event
+from shared.contracts.envelope import Cause, new_envelope
 from shared.contracts.matching import MentorPaused, MentorResumed, MetamentorAssigned, PartnershipEnded
 from shared.contracts.program import TimeEntryKind
 from shared.db import Database
 from shared.errors import DomainError
-from shared.messaging import Outbox
+from shared.messaging import Outbox, OutboxRecord
+from shared.topics import ACTIVITY
 
 pytestmark = pytest.mark.integration
 STAFF = Actor("staff-1", "staff")
@@ -290,3 +295,65 @@ def test_two_identical_meetings_logged_at_once_store_one(store: Store, store_url
     with store.db.session() as s:
         assert len(s.exec(select(MeetingRow)).all()) == 1
     assert len(store.emitted("MeetingLogged")) == 1
+
+
+def as_records(st: Store, events: Sequence[Event]) -> tuple[list[ConsumerRecord[bytes, bytes]], list[str]]:
+    """The events as the consumer reads them from the topic, and their event ids."""
+    out, ids = [], []
+    for i, ev in enumerate(events):
+        env = new_envelope(event_type=ev.event_type, event_version=ev.event_version, key=ev.aggregate_key(),
+                           producer="activity", clock=st.clock, cause=Cause.new())
+        value = ev.to_json()
+        out.append(ConsumerRecord(ACTIVITY, 0, i, 0, 0, env.key.encode(), value, None, len(env.key), len(value),
+                                  env.to_headers()))
+        ids.append(str(env.event_id))
+    return out, ids
+
+
+def test_a_batch_of_meetings_judges_each_partnership_once_on_all_of_them(store: Store) -> None:
+    with store.unit() as u:
+        refresh(u, "p1", store.clock.now())  # at risk: no meeting yet
+    p1 = [MeetingLogged(meeting_id=f"mt-{m}-{d}", partnership_id="p1", program_id=PROGRAM, mentor_id="m1",
+                        mentee_id="mentee-of-p1", started_at=datetime(2026, m, d, 16, tzinfo=UTC),
+                        duration_minutes=45, mode="video", intentional=True)
+          for m, d in [(9, 3), (9, 17), (10, 1), (10, 15)]]
+    p2 = MeetingLogged(meeting_id="mt-p2", partnership_id="p2", program_id=PROGRAM, mentor_id="m2",
+                       mentee_id="mentee-of-p2", started_at=datetime(2026, 9, 3, 16, tzinfo=UTC), duration_minutes=30,
+                       mode="video", intentional=True)
+    records, ids = as_records(store, [p1[0], p1[1], p2, p1[2], p1[3]])
+    asyncio.run(store.handlers.process_batch(records))
+
+    emitted = store.emitted("PartnershipAtRisk")
+    # One run of five meetings: p1 judged once on all four (at risk -> on track, not behind in between).
+    assert [(e["previous_status"], e["status"]) for e in emitted if e["partnership_id"] == "p1"] \
+        == [(None, "at_risk"), ("at_risk", "on_track")]
+    assert len([e for e in emitted if e["partnership_id"] == "p2"]) == 1
+    with store.db.session() as s:
+        caused_by = [json.loads(r.headers) for r in s.exec(select(OutboxRecord).where(
+            OutboxRecord.event_type == "PartnershipAtRisk", OutboxRecord.key == "p1")).all()]
+        assert dict(caused_by[-1])["causation_id"] == ids[4], "caused by p1's last meeting of the run"
+        assert len(s.exec(select(MeetingViewRow)).all()) == 5
+        row = s.get(PartnershipRow, "p1")
+        assert row is not None and row.status == "on_track"
+
+    # The same meetings again under new event ids (published twice by mistake): no change, no event.
+    again, _ = as_records(store, p1)
+    asyncio.run(store.handlers.process_batch(again))
+    assert len(store.emitted("PartnershipAtRisk")) == len(emitted)
+    assert store.handlers.stats.processed == 9
+
+
+def test_a_correction_between_meetings_of_a_batch_applies_in_the_topic_order(store: Store) -> None:
+    def logged(mid: str, day: int) -> MeetingLogged:
+        return MeetingLogged(meeting_id=mid, partnership_id="p1", program_id=PROGRAM, mentor_id="m1",
+                             mentee_id="mentee-of-p1", started_at=datetime(2026, 10, day, 16, tzinfo=UTC),
+                             duration_minutes=45, mode="video", intentional=True)
+
+    voided = MeetingCorrected(meeting_id="a", partnership_id="p1", program_id=PROGRAM,
+                              started_at=datetime(2026, 10, 1, 16, tzinfo=UTC), duration_minutes=0, mode="video",
+                              intentional=True, voided=True, reason="logged twice")
+    records, _ = as_records(store, [logged("a", 1), voided, logged("b", 2)])
+    asyncio.run(store.handlers.process_batch(records))
+    with store.db.session() as s:
+        views = {v.meeting_id: (v.voided, v.minutes) for v in s.exec(select(MeetingViewRow)).all()}
+    assert views == {"a": (True, 0), "b": (False, 45)}
