@@ -124,11 +124,16 @@ async def measure(partnerships: int, meetings: int, runs: int, store_url: str | 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--partnerships", type=int, default=5000)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="1,000 partnerships, 3 runs")
+    size.add_argument("--full", action="store_true", help="5,000 partnerships, 5 runs (the default)")
+    parser.add_argument("--partnerships", type=int, default=None)
     parser.add_argument("--meetings", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--store-url", default=None)
     args = parser.parse_args()
+    args.partnerships = args.partnerships or (1000 if args.quick else 5000)
+    args.runs = args.runs or (3 if args.quick else 5)
     result = asyncio.run(measure(args.partnerships, args.meetings, args.runs, args.store_url))
     print(json.dumps(result))
 
