@@ -7,9 +7,13 @@ state (upserts, ON CONFLICT DO NOTHING), so replaying a topic from the start cha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
 
+from sqlalchemy import delete
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from services.notify.adapters import message_log
@@ -23,6 +27,7 @@ from services.notify.adapters.tables import (
 )
 from services.notify.domain import messages as rules
 from services.notify.domain.messages import MessageIntent
+from services.notify.service_layer import rows
 from shared.clock import local_date
 from shared.contracts.activity import (
     ActivityRecorded,
@@ -62,9 +67,29 @@ PIP_STAGES = {"exploration", "collaboration", "application"}
 
 
 # -- helpers ---------------------------------------------------------------------------------
+_POLICIES = "notify.policies"
+_ACTIVITY = ProgramActivityRow.__table__  # type: ignore[attr-defined]
+_CHANGES = PartnershipChangeRow.__table__  # type: ignore[attr-defined]
+_ENTRIES = TimeEntryRow.__table__  # type: ignore[attr-defined]
+_ACTIVITY_FIELDS = ("program_id", "month", "kind", "minutes", "detail")
+
+
+@lru_cache(maxsize=256)
+def parse_policy(raw: str) -> ProgramPolicy:
+    return ProgramPolicy.model_validate_json(raw)
+
+
 def policy_of(session: Session, program_id: str) -> ProgramPolicy:
-    program = session.get(ProgramRow, program_id)
-    return ProgramPolicy.model_validate_json(program.policy) if program else ProgramPolicy()
+    """The program's policy (the default one for a program not configured yet), read once per
+    transaction: a consumer batch asks for it for every event."""
+    cache: dict[str, ProgramPolicy] = session.info.setdefault(_POLICIES, {})
+    policy = cache.get(program_id)
+    if policy is None:
+        raw = session.execute(select(ProgramRow.policy).where(ProgramRow.program_id == program_id)).scalar()
+        if raw is None:
+            return ProgramPolicy()  # not cached: its ProgramConfigured may come later in the batch
+        policy = cache[program_id] = parse_policy(raw)
+    return policy
 
 
 def month_of(session: Session, program_id: str, instant: datetime | date) -> str:
@@ -77,23 +102,23 @@ def send(ctx: HandlerContext, intents: Iterable[MessageIntent]) -> None:
     message_log.enqueue(ctx.session, intents, str(ctx.envelope.event_id), ctx.clock.now())
 
 
+def _change(ctx: HandlerContext, partnership_id: str, description: str) -> dict[str, Any]:
+    return {"event_id": str(ctx.envelope.event_id), "partnership_id": partnership_id,
+            "at_ms": message_log.epoch_ms(ctx.envelope.occurred_at), "description": description}
+
+
 def note_change(ctx: HandlerContext, partnership_id: str, description: str) -> None:
-    event_id = str(ctx.envelope.event_id)
-    if ctx.session.get(PartnershipChangeRow, event_id) is None:
-        ctx.session.add(PartnershipChangeRow(
-            event_id=event_id, partnership_id=partnership_id,
-            at_ms=message_log.epoch_ms(ctx.envelope.occurred_at), description=description,
-        ))
+    """Record the change once per event (a replayed event finds it there)."""
+    rows.insert_absent(ctx.session, _CHANGES, [_change(ctx, partnership_id, description)], "event_id")
+
+
+def _activity(row: ProgramActivityRow) -> dict[str, Any]:
+    return {"subject_id": row.subject_id, **{f: getattr(row, f) for f in _ACTIVITY_FIELDS}}
 
 
 def upsert_activity(session: Session, row: ProgramActivityRow) -> None:
-    existing = session.get(ProgramActivityRow, row.subject_id)
-    if existing is None:
-        session.add(row)
-    else:
-        existing.program_id, existing.month, existing.kind = row.program_id, row.month, row.kind
-        existing.minutes, existing.detail = row.minutes, row.detail
-        session.add(existing)
+    """Insert the happening, or replace what is known of its subject."""
+    rows.upsert(session, _ACTIVITY, [_activity(row)], "subject_id", _ACTIVITY_FIELDS)
 
 
 def name_of(session: Session, program_id: str, person_id: str) -> str:
@@ -103,6 +128,7 @@ def name_of(session: Session, program_id: str, person_id: str) -> str:
 
 # -- matching: directory and partnerships ----------------------------------------------------
 def on_program_configured(ctx: HandlerContext, event: ProgramConfigured) -> None:
+    ctx.session.info.get(_POLICIES, {}).pop(event.program_id, None)
     row = ctx.session.get(ProgramRow, event.program_id)
     if row is None:
         row = ProgramRow(program_id=event.program_id, name=event.name,
@@ -219,22 +245,30 @@ def on_incident_reported(ctx: HandlerContext, event: IncidentReported) -> None:
 
 # -- activity ------------------------------------------------------------------------------
 def on_meeting_logged(ctx: HandlerContext, event: MeetingLogged) -> None:
-    upsert_activity(ctx.session, ProgramActivityRow(
-        subject_id=f"meeting:{event.meeting_id}", program_id=event.program_id,
-        month=month_of(ctx.session, event.program_id, event.started_at), kind="meeting",
-        minutes=event.duration_minutes,
-    ))
-    day = local_date(event.started_at, policy_of(ctx.session, event.program_id).timezone)
-    kind = "intentional meeting" if event.intentional else "meeting"
-    note_change(ctx, event.partnership_id, f"{kind} on {day.isoformat()} ({event.duration_minutes} min)")
+    on_meetings_logged([(ctx, event)])
+
+
+def on_meetings_logged(batch: Sequence[tuple[HandlerContext, MeetingLogged]]) -> None:
+    """A run of MeetingLogged: each a meeting in its program's month and a change of its
+    partnership, written with one statement per table."""
+    session = batch[0][0].session
+    activities, changes = [], []
+    for ctx, event in batch:
+        day = local_date(event.started_at, policy_of(session, event.program_id).timezone)
+        activities.append({"subject_id": f"meeting:{event.meeting_id}", "program_id": event.program_id,
+                           "month": f"{day.year:04d}-{day.month:02d}", "kind": "meeting",
+                           "minutes": event.duration_minutes, "detail": ""})
+        kind = "intentional meeting" if event.intentional else "meeting"
+        changes.append(_change(ctx, event.partnership_id,
+                               f"{kind} on {day.isoformat()} ({event.duration_minutes} min)"))
+    rows.upsert(session, _ACTIVITY, activities, "subject_id", _ACTIVITY_FIELDS)
+    rows.insert_absent(session, _CHANGES, changes, "event_id")
 
 
 def on_meeting_corrected(ctx: HandlerContext, event: MeetingCorrected) -> None:
     subject = f"meeting:{event.meeting_id}"
     if event.voided or event.duration_minutes == 0:
-        existing = ctx.session.get(ProgramActivityRow, subject)
-        if existing is not None:
-            ctx.session.delete(existing)
+        ctx.session.execute(delete(_ACTIVITY).where(_ACTIVITY.c.subject_id == subject))
         return
     upsert_activity(ctx.session, ProgramActivityRow(
         subject_id=subject, program_id=event.program_id,
@@ -269,13 +303,15 @@ def on_activity_recorded(ctx: HandlerContext, event: ActivityRecorded) -> None:
 
 
 def on_time_entry(ctx: HandlerContext, event: TimeEntryRecorded | TimeEntryAmended) -> None:
-    row = ctx.session.get(TimeEntryRow, event.entry_id)
-    if row is None:
-        row = TimeEntryRow(entry_id=event.entry_id, mentor_id=event.mentor_id, kind=str(event.kind),
-                           work_date=event.work_date, minutes=event.minutes)
-    else:
-        row.kind, row.work_date, row.minutes = str(event.kind), event.work_date, event.minutes
-    ctx.session.add(row)
+    on_time_entries([(ctx, event)])
+
+
+def on_time_entries(batch: Sequence[tuple[HandlerContext, TimeEntryRecorded | TimeEntryAmended]]) -> None:
+    """Time entries as they are now (an amendment replaces kind, date and minutes)."""
+    rows.upsert(batch[0][0].session, _ENTRIES, [
+        {"entry_id": e.entry_id, "mentor_id": e.mentor_id, "kind": str(e.kind), "work_date": e.work_date,
+         "minutes": e.minutes} for _, e in batch
+    ], "entry_id", ("kind", "work_date", "minutes"))
 
 
 def on_partnership_at_risk(ctx: HandlerContext, event: PartnershipAtRisk) -> None:
@@ -301,11 +337,14 @@ def on_feedback_reviewed(ctx: HandlerContext, event: FeedbackReviewed) -> None:
 
 # -- payments ------------------------------------------------------------------------------
 def on_clarification_requested(ctx: HandlerContext, event: ClarificationRequested) -> None:
-    rows = ctx.session.exec(select(TimeEntryRow).where(col(TimeEntryRow.entry_id).in_(event.entry_ids))).all()
+    found = ctx.session.execute(
+        core_select(_ENTRIES.c.entry_id, _ENTRIES.c.kind, _ENTRIES.c.work_date, _ENTRIES.c.minutes)
+        .where(_ENTRIES.c.entry_id.in_(event.entry_ids))
+    ).all()
     entries = {
         r.entry_id: {"entry_id": r.entry_id, "kind": r.kind, "work_date": r.work_date.isoformat(),
                      "minutes": r.minutes}
-        for r in rows
+        for r in found
     }
     send(ctx, rules.on_clarification_requested(event, entries))
 
