@@ -436,9 +436,15 @@ class Service:
         return app
 
 
+MAX_PROBLEMS = 100
+
+
 def validation_body(errors: Any) -> dict[str, Any]:
+    """The one 4xx body for invalid requests: the first MAX_PROBLEMS problems, and how many more
+    there were (a body of 200,000 unknown keys must not get a 16 MB answer)."""
     detail = []
-    for err in errors:
+    errors = list(errors)
+    for err in errors[:MAX_PROBLEMS]:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
         detail.append(
             {
@@ -447,6 +453,9 @@ def validation_body(errors: Any) -> dict[str, Any]:
                 "code": err.get("type", "invalid"),
             }
         )
+    if len(errors) > MAX_PROBLEMS:
+        detail.append({"field": "body", "reason": f"{len(errors) - MAX_PROBLEMS} more problems not listed",
+                       "code": "more_problems"})
     return {"detail": detail}
 
 

@@ -72,6 +72,9 @@ class MonthCloseIn(BaseModel):
     month: str | None = None  # close up to this month (it must be due); default: every due month
 
 
+MAX_PAGE_VALUE = 2**31 - 1  # SQLite integers stop at 2**63; past this it is not a page anyone means
+
+
 def actor(x_actor_id: str | None = Header(default=None), x_actor_role: str | None = Header(default=None)) -> Actor:
     if not x_actor_id or not x_actor_role:
         raise Forbidden("X-Actor-Id", "the request does not say who acts (X-Actor-Id and X-Actor-Role)", "no_actor")
@@ -172,7 +175,8 @@ def build_router(service: Service) -> APIRouter:
     @router.get("/programs/{program_id}/compliance")
     def program_compliance(program_id: str, status: str | None = Query(default=None),
                            mentor_id: str | None = Query(default=None), metamentor_id: str | None = Query(default=None),
-                           limit: int | None = Query(default=None, ge=1), offset: int = Query(default=0, ge=0)
+                           limit: int | None = Query(default=None, ge=1, le=MAX_PAGE_VALUE),
+                           offset: int = Query(default=0, ge=0, le=MAX_PAGE_VALUE)
                            ) -> Any:
         """Counts by status (whole program) and the partnerships (all, or filtered / one page)."""
         if status is not None and status not in ("on_track", "behind", "at_risk"):

@@ -133,6 +133,8 @@ async def test_meetings_time_activities_compliance_and_month_close_over_http(tmp
         assert r.json()["counts"] == {"at_risk": 2}
         page = (await client.get(f"/programs/{PROGRAM}/compliance?status=at_risk&limit=1&offset=1")).json()
         assert [p["partnership_id"] for p in page["partnerships"]] == ["p2"] and page["partnerships"][0]["reasons"]
+        far = await client.get(f"/programs/{PROGRAM}/compliance?offset=9223372036854775808")  # was a 500
+        assert far.status_code == 422 and far.json()["detail"][0]["field"] == "offset"
         at_risk: list[Any] = []
         for _ in range(100):
             at_risk = await events_of(bootstrap, prefix, "PartnershipAtRisk")
