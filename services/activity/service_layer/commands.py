@@ -7,8 +7,10 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, insert
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from services.activity.adapters.tables import (
@@ -54,19 +56,36 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+_P = PartnershipRow.__table__  # type: ignore[attr-defined]
+_M = MentorRow.__table__  # type: ignore[attr-defined]
+_MEETINGS = MeetingRow.__table__  # type: ignore[attr-defined]
+_ENTRIES = TimeEntryRow.__table__  # type: ignore[attr-defined]
+# Built once: logging a meeting is the hot write path (one request per meeting).
+_PARTNERSHIP = (
+    core_select(_P.c.partnership_id, _P.c.program_id, _P.c.mentor_id, _P.c.mentee_id, _P.c.matched,
+                _P.c.started_at, _P.c.ended_at, _M.c.paused_at)
+    .select_from(_P.outerjoin(_M, _M.c.mentor_id == _P.c.mentor_id))
+    .where(_P.c.partnership_id == bindparam("pid"))
+)
+_LOGGED = core_select(_MEETINGS.c.meeting_id, _MEETINGS.c.fingerprint, _MEETINGS.c.voided).where(
+    _MEETINGS.c.partnership_id == bindparam("pid"))
+_INSERT_MEETING = insert(_MEETINGS)
+_INSERT_ENTRY = insert(_ENTRIES)
+
+
 def partnership_view(session: Session, partnership_id: str) -> Partnership | None:
-    row = session.get(PartnershipRow, partnership_id)
+    row = session.execute(_PARTNERSHIP, {"pid": partnership_id}).first()
     if row is None or not row.matched or row.started_at is None:
         return None
-    mentor = session.get(MentorRow, row.mentor_id)
     return Partnership(
         row.partnership_id, row.program_id, row.mentor_id, row.mentee_id, as_utc(row.started_at),
-        as_utc(row.ended_at) if row.ended_at else None, mentor is not None and mentor.paused_at is not None,
+        as_utc(row.ended_at) if row.ended_at else None, row.paused_at is not None,
     )
 
 
 def _logged(session: Session, partnership_id: str) -> list[LoggedMeeting]:
-    rows = session.exec(select(MeetingRow).where(MeetingRow.partnership_id == partnership_id)).all()
+    # Through the session: meetings added earlier in this transaction are flushed and seen.
+    rows = session.execute(_LOGGED, {"pid": partnership_id}).all()
     return [LoggedMeeting(r.meeting_id, r.fingerprint or "", r.voided) for r in rows]
 
 
@@ -77,35 +96,44 @@ def _draft_of(row: MeetingRow) -> MeetingDraft:
 
 # -- meetings ---------------------------------------------------------------------------------
 def log_meeting(uow: Unit, draft: MeetingDraft, actor: Actor, now: datetime) -> MeetingRow:
-    """Store the meeting and its meeting-time entry; emit MeetingLogged and TimeEntryRecorded."""
+    """Store the meeting and its meeting-time entry; emit MeetingLogged and TimeEntryRecorded.
+
+    The rows are written with plain INSERTs (the ORM's unit of work cost more than the rest of the
+    request); the returned MeetingRow is what was stored, not attached to the session."""
     s = uow.session
     p = validate_new_meeting(draft, actor, partnership_view(s, draft.partnership_id), now,
                              _logged(s, draft.partnership_id))
     policy = require_policy(s, p.program_id, "partnership_id")
     started = ensure_utc(draft.started_at)
-    row = MeetingRow(
-        meeting_id=new_id(), partnership_id=p.partnership_id, program_id=p.program_id, mentor_id=p.mentor_id,
-        mentee_id=p.mentee_id, started_at=started, duration_minutes=draft.duration_minutes, mode=draft.mode,
-        intentional=draft.intentional, topics=json.dumps(list(draft.topics)), notes=draft.notes,
-        fingerprint=draft.fingerprint(), logged_by=actor.actor_id, logged_role=actor.role,
-        created_at=now, updated_at=now,
-    )
-    s.add(row)
-    entry = TimeEntryRow(
-        entry_id=row.meeting_id, program_id=p.program_id, mentor_id=p.mentor_id,
-        partnership_id=p.partnership_id, meeting_id=row.meeting_id, kind=TimeEntryKind.MEETING.value,
-        work_date=local_date(started, policy.timezone), minutes=draft.duration_minutes,
-        recorded_by=actor.actor_id, recorded_at=now,
-    )
-    s.add(entry)
+    meeting: dict[str, Any] = {
+        "meeting_id": new_id(), "partnership_id": p.partnership_id, "program_id": p.program_id,
+        "mentor_id": p.mentor_id, "mentee_id": p.mentee_id, "started_at": started,
+        "duration_minutes": draft.duration_minutes, "mode": draft.mode, "intentional": draft.intentional,
+        "topics": json.dumps(list(draft.topics)), "notes": draft.notes, "voided": False, "void_reason": "",
+        "fingerprint": draft.fingerprint(), "logged_by": actor.actor_id, "logged_role": actor.role,
+        "created_at": now, "updated_at": now, "revision": 1,
+    }
+    entry: dict[str, Any] = {
+        "entry_id": meeting["meeting_id"], "program_id": p.program_id, "mentor_id": p.mentor_id,
+        "partnership_id": p.partnership_id, "meeting_id": meeting["meeting_id"],
+        "workshop_entry_id": None, "kind": TimeEntryKind.MEETING.value,
+        "work_date": local_date(started, policy.timezone), "minutes": draft.duration_minutes, "voided": False,
+        "reason": "", "recorded_by": actor.actor_id, "recorded_at": now, "amended_at": None, "closed_month": None,
+    }
+    s.execute(_INSERT_MEETING, meeting)  # a duplicate racing us fails here (unique fingerprint)
+    s.execute(_INSERT_ENTRY, entry)
     uow.emit(MeetingLogged(
-        meeting_id=row.meeting_id, partnership_id=p.partnership_id, program_id=p.program_id,
+        meeting_id=meeting["meeting_id"], partnership_id=p.partnership_id, program_id=p.program_id,
         mentor_id=p.mentor_id, mentee_id=p.mentee_id, started_at=started,
         duration_minutes=draft.duration_minutes, mode=draft.mode,
         intentional=draft.intentional, topics=list(draft.topics), logged_by=actor.actor_id,
     ))
-    uow.emit(_recorded(entry))
-    return row
+    uow.emit(TimeEntryRecorded(
+        entry_id=entry["entry_id"], mentor_id=p.mentor_id, program_id=p.program_id, kind=TimeEntryKind.MEETING,
+        work_date=entry["work_date"], minutes=draft.duration_minutes, partnership_id=p.partnership_id,
+        meeting_id=entry["meeting_id"],
+    ))
+    return MeetingRow(**meeting)
 
 
 def correct_meeting(uow: Unit, meeting_id: str, change: MeetingChange, actor: Actor, now: datetime) -> MeetingRow:

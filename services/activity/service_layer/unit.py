@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -30,9 +30,13 @@ def parse_policy(raw: str) -> ProgramPolicy:
     return ProgramPolicy.model_validate_json(raw)
 
 
+_POLICY = select(ProgramRow.__table__.c.policy).where(  # type: ignore[attr-defined]
+    ProgramRow.__table__.c.program_id == bindparam("program_id"))  # type: ignore[attr-defined]
+
+
 def policy_of(session: Session, program_id: str) -> ProgramPolicy | None:
-    row = session.get(ProgramRow, program_id)
-    return parse_policy(row.policy) if row is not None else None
+    raw = session.execute(_POLICY, {"program_id": program_id}).scalar()
+    return parse_policy(raw) if raw is not None else None
 
 
 def require_policy(session: Session, program_id: str, field: str = "program_id") -> ProgramPolicy:
