@@ -5,7 +5,8 @@ MeetingLogged record (measured before, between and after the other stages; the m
 
 The shared library alone (a bench event, SQLite):
   outbox relay       N events written through the outbox and published by the relay
-  consumer (inbox)   the same N applied by an EventConsumer (inbox row + one effect row each)
+  consumer (inbox)   the same N applied by an EventConsumer (inbox row + one ORM effect row each)
+  batched consumer   the same N applied by a batch handler (inbox rows + one executemany per run)
 
 The real services, built from their own create_app wiring (services/*/entrypoints), in this
 process, on SQLite, with the real broker. One program, P partnerships (two per mentor), N
@@ -57,7 +58,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Field, SQLModel, col, select
 
 from deploy.kafka.local import LocalKafka, free_port
@@ -93,7 +94,7 @@ from shared.settings import ServiceSettings
 from shared.topics import TopicSpec
 
 STAGES = (
-    "library-relay", "library-consumer", "log-meetings", "activity-relay", "activity-consumer", "at-risk-relay", "notify-consumer",
+    "library-relay", "library-consumer", "library-consumer-batched", "log-meetings", "activity-relay", "activity-consumer", "at-risk-relay", "notify-consumer",
     "month-close", "month-close-relay", "payments-consumer",
 )
 GOAL = 0.25  # the activity consumer at a quarter of raw consume or more
@@ -228,7 +229,8 @@ def bench_sample(i: int) -> BenchMeeting:
     )
 
 
-async def library_alone(bootstrap: str, n: int, workdir: Path, profile: str | None) -> tuple[float, float]:
+async def library_alone(bootstrap: str, n: int, workdir: Path, profile: str | None
+                        ) -> tuple[float, float, float]:
     topic = f"bench.pipe.{uuid.uuid4().hex[:6]}"
     await ensure_topics(bootstrap, [TopicSpec(t, 6, "partnership", 3600_000, "bench")
                                     for t in (topic, topic + ".dlq")])
@@ -249,22 +251,35 @@ async def library_alone(bootstrap: str, n: int, workdir: Path, profile: str | No
             sent += await relay.publish_once()
         relay_s = time.perf_counter() - started
 
-    consumer = EventConsumer("bench-consumer", db, outbox, clock, DeadLetters(publisher, clock))
+    async def consume(name: str, batched: bool) -> float:
+        """The N events applied by a consumer group of its own: one ORM row per event, or (batched)
+        one executemany per run of events through a batch handler."""
+        consumer = EventConsumer(name, db, outbox, clock, DeadLetters(publisher, clock))
+        effects = BenchEffect.__table__  # type: ignore[attr-defined]
+        if batched:
+            @consumer.handles_batch(BenchMeeting)
+            def apply_run(run: Sequence[tuple[HandlerContext, BenchMeeting]]) -> None:
+                run[0][0].session.execute(insert(effects), [
+                    {"meeting_id": m.meeting_id, "minutes": m.minutes} for _, m in run])
+        else:
+            @consumer.handles(BenchMeeting)
+            def apply(ctx: HandlerContext, m: BenchMeeting) -> None:
+                ctx.session.add(BenchEffect(meeting_id=m.meeting_id, minutes=m.minutes))
 
-    @consumer.handles(BenchMeeting)
-    def apply(ctx: HandlerContext, m: BenchMeeting) -> None:
-        ctx.session.add(BenchEffect(meeting_id=m.meeting_id, minutes=m.minutes))
+        timer = BatchTimer(consumer)
+        broker = KafkaBroker(bootstrap, logger=None)
+        consumer.subscribe(broker, topic, max_records=500, batch_timeout_ms=50)
+        async with profiled(f"library-consumer{'-batched' if batched else ''}", profile):
+            await broker.start()
+            seconds, _ = await timer.until(lambda: consumer.stats.processed >= n)
+        await broker.stop()
+        return seconds
 
-    timer = BatchTimer(consumer)
-    broker = KafkaBroker(bootstrap, logger=None)
-    consumer.subscribe(broker, topic, max_records=500, batch_timeout_ms=50)
-    async with profiled("library-consumer", profile):
-        await broker.start()
-        consume_s, _ = await timer.until(lambda: consumer.stats.processed >= n)
-    await broker.stop()
+    consume_s = await consume("bench-consumer", batched=False)
+    batched_s = await consume("bench-consumer-batched", batched=True)
     await publisher.stop()
     db.dispose()
-    return n / relay_s, n / consume_s
+    return n / relay_s, n / consume_s, n / batched_s
 
 
 # -- the real services ------------------------------------------------------------------------
@@ -540,11 +555,11 @@ async def one_round(bootstrap: str, n: int, partnerships: int, profile: str | No
     raw_runs.append(await raw(bootstrap, n, value, headers))
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         print("shared library alone (bench event, SQLite)", flush=True)
-        relay_rate, consume_rate = await library_alone(bootstrap, n, Path(tmp), profile)
+        relay_rate, consume_rate, batched_rate = await library_alone(bootstrap, n, Path(tmp), profile)
         raw_runs.append(await raw(bootstrap, n, value, headers))
         if library_only:
             print(json.dumps({"library_relay_per_s": round(relay_rate), "library_consumer_per_s": round(consume_rate),
-                              "raw": raw_runs}))
+                              "library_batched_consumer_per_s": round(batched_rate), "raw": raw_runs}))
             raise SystemExit(0)
         print(f"real services (SQLite): {n:,} meetings, {partnerships:,} partnerships", flush=True)
         stages = await services_round(bootstrap, n, partnerships, Path(tmp), profile)
@@ -564,19 +579,18 @@ async def one_round(bootstrap: str, n: int, partnerships: int, profile: str | No
         "library_consumer_per_s": round(consume_rate),
         "library_relay_vs_raw_produce": round(relay_rate / raw_produce, 3),
         "library_consumer_vs_raw_consume": round(consume_rate / raw_consume, 3),
+        "library_batched_consumer_per_s": round(batched_rate),
+        "library_batched_consumer_vs_raw_consume": round(batched_rate / raw_consume, 3),
         "stages": {},
     }
     for name, figures in stages.items():
         consumer = name.endswith("consumer")
         per_s = n / figures["seconds"]
         against = raw_consume if consumer else raw_produce
-        cpu_raw = median("consume_cpu_us" if consumer else "produce_cpu_us")
         out["stages"][name] = {
             **figures, "meetings_per_s": round(per_s), "vs_raw": round(per_s / against, 3),
             "records_per_s": round(figures["records"] / figures["seconds"]),
             "records_vs_raw": round(figures["records"] / figures["seconds"] / against, 3),
-            # CPU of this process per meeting against raw's per record: steadier on a busy machine.
-            "cpu_vs_raw": round(cpu_raw / figures["cpu_us_per_meeting"], 3) if figures["cpu_us_per_meeting"] else None,
             "vs": "raw consume" if consumer else "raw produce",
         }
     return out
@@ -600,6 +614,8 @@ def summarise(n: int, partnerships: int, rounds: list[dict[str, Any]]) -> dict[s
         "raw_consume_cpu_us": spread([r["raw_consume_cpu_us"] for r in rounds]),
         "library_relay_vs_raw_produce": spread([r["library_relay_vs_raw_produce"] for r in rounds]),
         "library_consumer_vs_raw_consume": spread([r["library_consumer_vs_raw_consume"] for r in rounds]),
+        "library_batched_consumer_vs_raw_consume": spread(
+            [r["library_batched_consumer_vs_raw_consume"] for r in rounds]),
         "stages": {},
     }
     for name in last["stages"]:
@@ -607,10 +623,8 @@ def summarise(n: int, partnerships: int, rounds: list[dict[str, Any]]) -> dict[s
         result["stages"][name] = {
             "records": last["stages"][name]["records"],
             "vs": last["stages"][name]["vs"],
-            **{k: spread([f[k] for f in figures if f[k] is not None])
-               for k in ("meetings_per_s", "vs_raw", "records_per_s", "records_vs_raw", "cpu_us_per_meeting",
-                         "cpu_vs_raw")
-               if any(f[k] is not None for f in figures)},
+            **{k: spread([f[k] for f in figures])
+               for k in ("meetings_per_s", "vs_raw", "records_per_s", "records_vs_raw", "cpu_us_per_meeting")},
         }
     activity = result["stages"]["activity-consumer"]
     result["activity_consumer_vs_raw_consume"] = activity["vs_raw"]["median"]
@@ -628,20 +642,22 @@ def table(result: dict[str, Any]) -> str:
         f"raw produce {result['raw_produce_per_s']['median']:,.0f}/s, raw consume "
         f"{result['raw_consume_per_s']['median']:,.0f}/s, {result['raw_consume_cpu_us']['median']} us CPU per "
         "record consumed (median of before/middle/after each round)",
-        "vs raw: meetings/s over raw records/s (min-max over rounds); records: the stage's records/s over raw's;"
-        " CPU: raw's CPU per record over the stage's per meeting",
+        "vs raw: the stage's meetings/s over raw records/s (median, min-max over rounds); records: the stage's "
+        "records/s over raw's; CPU us: this process's CPU per meeting in the stage",
         f"{'stage':<18} {'records':>8} {'meetings/s':>10} {'vs raw':>6} {'(min-max)':>13} {'records':>7} "
-        f"{'CPU us':>7} {'CPU':>6}  against",
+        f"{'CPU us':>7}  against",
         f"{'library relay':<18} {n:>8,} {'':>10} {result['library_relay_vs_raw_produce']['median']:>6.3f} "
-        f"{_range(result['library_relay_vs_raw_produce'])} {'':>7} {'':>7} {'':>6}  raw produce",
+        f"{_range(result['library_relay_vs_raw_produce'])} {'':>7} {'':>7}  raw produce",
         f"{'library consumer':<18} {n:>8,} {'':>10} {result['library_consumer_vs_raw_consume']['median']:>6.3f} "
-        f"{_range(result['library_consumer_vs_raw_consume'])} {'':>7} {'':>7} {'':>6}  raw consume",
+        f"{_range(result['library_consumer_vs_raw_consume'])} {'':>7} {'':>7}  raw consume",
+        f"{'library batched':<18} {n:>8,} {'':>10} "
+        f"{result['library_batched_consumer_vs_raw_consume']['median']:>6.3f} "
+        f"{_range(result['library_batched_consumer_vs_raw_consume'])} {'':>7} {'':>7}  raw consume",
     ]
     for name, s in result["stages"].items():
-        cpu = s.get("cpu_vs_raw", {}).get("median")
         lines.append(f"{name:<18} {s['records']:>8,} {s['meetings_per_s']['median']:>10,.0f} "
                      f"{s['vs_raw']['median']:>6.3f} {_range(s['vs_raw'])} {s['records_vs_raw']['median']:>7.3f} "
-                     f"{s['cpu_us_per_meeting']['median']:>7.1f} {cpu if cpu is not None else '':>6}  {s['vs']}")
+                     f"{s['cpu_us_per_meeting']['median']:>7.1f}  {s['vs']}")
     ok = "met" if result["goal_activity_consumer_at_least_25pct"] else "MISSED"
     lines.append(f"goal: activity consumer >= {GOAL:.2f} of raw consume (meetings/s over raw records/s): {ok} "
                  f"({result['activity_consumer_vs_raw_consume']:.3f}; its records/s over raw's: "

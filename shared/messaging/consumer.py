@@ -37,9 +37,10 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotRead
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import bindparam, insert
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
 
 from shared.clock import Clock
 from shared.contracts.base import ContractError, Event, decode, lookup
@@ -51,6 +52,12 @@ from shared.messaging.tables import InboxRecord
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)
+_INBOX = InboxRecord.__table__  # type: ignore[attr-defined]
+# Built once: every batch runs them.
+_SEEN = sa_select(_INBOX.c.event_id).where(
+    _INBOX.c.consumer == bindparam("consumer"), _INBOX.c.event_id.in_(bindparam("ids", expanding=True))
+)
+_INBOX_INSERT = insert(_INBOX)
 
 
 class TransientError(Exception):
@@ -207,13 +214,7 @@ class EventConsumer:
         now = self.clock.now()
         inbox_rows: list[dict[str, Any]] = []
         with self.db.session() as session:
-            seen = set(
-                session.exec(
-                    select(InboxRecord.event_id).where(
-                        InboxRecord.consumer == self.name, col(InboxRecord.event_id).in_(ids)
-                    )
-                ).all()
-            )
+            seen = set(session.execute(_SEEN, {"consumer": self.name, "ids": ids}).scalars())
             run: list[tuple[HandlerContext, Event]] = []
             run_handler: BatchHandler | None = None
             for item in items:
@@ -247,7 +248,7 @@ class EventConsumer:
             if inbox_rows:
                 # One executemany in the same transaction (ORM objects cost more than the effect).
                 session.flush()
-                session.execute(insert(InboxRecord.__table__), inbox_rows)  # type: ignore[attr-defined]
+                session.execute(_INBOX_INSERT, inbox_rows)
         return applied
 
     async def _pause_for_transient(self, exc: BaseException) -> None:
