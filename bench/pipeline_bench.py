@@ -683,7 +683,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="20,000 meetings, 2,000 partnerships, 1 round")
-    size.add_argument("--full", action="store_true", help="60,000 meetings, 6,000 partnerships, 3 rounds")
+    size.add_argument("--full", action="store_true", help="50,000 meetings, 5,000 partnerships, 2 rounds")
     parser.add_argument("--events", type=int, default=None, help="meetings (default by size)")
     parser.add_argument("--partnerships", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None)
@@ -692,9 +692,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="print a pyinstrument profile of this stage (first round) on stderr")
     parser.add_argument("--library-only", action="store_true", help="only raw and the shared library alone")
     args = parser.parse_args(argv)
-    n = args.events or (60_000 if args.full else 20_000)
+    n = args.events or (50_000 if args.full else 20_000)
     partnerships = args.partnerships or max(2, n // 10)
-    rounds = args.rounds or (3 if args.full else 1)
+    rounds = args.rounds or (2 if args.full else 1)
     with broker_for(args.bootstrap) as bootstrap:
         result = asyncio.run(main_async(n, partnerships, rounds, bootstrap, args.profile,
                                            args.library_only))
