@@ -59,7 +59,7 @@ CASES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/programs/prog-a/transitions", None, STAFF_A),
     ("POST", "/transitions/tr-a/decision", {"decision": "hold"}, STAFF_A),
     ("POST", "/programs/prog-a/metamentors/assign", None, STAFF_A),
-    ("POST", "/partnerships/pa-1/incidents", {"description": "rude"}, STAFF_A | {"mentor_1", "mentee_1"}),
+    ("POST", "/partnerships/pa-1/incidents", {"description": "rude", "reported_by": "mentee-1"}, STAFF_A | {"mentor_1", "mentee_1"}),
     ("GET", "/programs/prog-a/incidents", None, STAFF_A),
     ("POST", "/incidents/inc-a/resolve", {"action": "close"}, STAFF_A),
     ("POST", "/meetings", MEETING, MENTOR_1),

@@ -31,6 +31,7 @@ from services.gateway.entrypoints.routes.common import (
     optional_json_body,
     text_field,
 )
+from services.gateway.errors import Unprocessable
 from shared.errors import Forbidden, NotFound
 
 router = APIRouter(prefix=API_PREFIX)
@@ -317,13 +318,22 @@ async def assign_metamentors(program_id: str = ProgramId, c: Caller = Depends(ca
 
 # -- incidents ------------------------------------------------------------------------------------
 @router.post("/partnerships/{partnership_id}/incidents", status_code=201, tags=["partnerships"],
-             dependencies=mutation, summary="Report a disrespectful interaction (the mentee or mentor, or staff)")
+             dependencies=mutation,
+             summary="Report a disrespectful interaction (the mentee or mentor; staff for one of them)",
+             description="A partner reports as themselves. Staff report what a partner told them, naming that "
+                         "partner in `reported_by` (the partnership's mentee_id or mentor_id).")
 async def report_incident(partnership_id: str = PartnershipId,
                           body: dict[str, Any] = json_body({"description": "Dismissive comments in our last call"}),
                           c: Caller = Depends(caller)) -> Response:
-    await lookups.require_partnership(c, partnership_id, can_report_incident, "report an incident")
+    facts = await lookups.require_partnership(c, partnership_id, can_report_incident, "report an incident")
     text_field(body, "description")
-    return await c.forward(M, json={**body, "reported_by": c.principal.actor_id})
+    reporter = c.principal.actor_id
+    if c.principal.role in STAFF_ROLES:
+        reporter = text_field(body, "reported_by")
+        if reporter not in (facts.mentee_id, facts.mentor_id):
+            raise Unprocessable("reported_by", f"staff report for one of the partners: {facts.mentee_id} (mentee) "
+                                f"or {facts.mentor_id} (mentor)", "not_a_partner")
+    return await c.forward(M, json={**body, "reported_by": reporter})
 
 
 @router.get("/programs/{program_id}/incidents", tags=["partnerships"], summary="Incidents of a program (staff)")

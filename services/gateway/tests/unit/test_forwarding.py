@@ -151,6 +151,17 @@ async def test_who_asked_is_set_by_the_gateway_not_the_body(env: Env) -> None:
                                 json={"description": "rude", "reported_by": "mentor-2"}, headers=env.h.auth("mentee_1"))
     assert r.status_code == 200
     assert env.calls("matching", "POST")[-1].json["reported_by"] == "mentee-1"
+    # Staff report for one of the partners, named; nobody else.
+    r = await env.h.client.post("/api/v1/partnerships/pa-1/incidents",
+                                json={"description": "rude", "reported_by": "mentor-1"}, headers=env.h.auth("coord_a"))
+    assert r.status_code == 200
+    assert env.calls("matching", "POST")[-1].json["reported_by"] == "mentor-1"
+    for reporter in ({}, {"reported_by": "mentor-2"}, {"reported_by": "coord-a"}):
+        before = len(env.calls("matching", "POST"))
+        r = await env.h.client.post("/api/v1/partnerships/pa-1/incidents", json={"description": "rude", **reporter},
+                                    headers=env.h.auth("coord_a"))
+        assert r.status_code == 422 and r.json()["detail"][0]["field"] == "reported_by", r.text
+        assert len(env.calls("matching", "POST")) == before
     r = await env.h.client.post("/api/v1/time-entries", json={"program_id": "prog-a", "kind": "planning",
                                                               "work_date": "2026-10-06", "minutes": 30},
                                 headers=env.h.auth("mentor_1"))
