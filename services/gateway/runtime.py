@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from services.gateway.adapters.migrations import MIGRATIONS
 from services.gateway.adapters.tables import accounts_version
 from services.gateway.adapters.upstream import Upstreams
-from services.gateway.domain.access import Principal
+from services.gateway.domain.access import PartnershipFacts, Principal
 from services.gateway.service_layer import accounts
 from services.gateway.settings import SERVICES, GatewaySettings
 from shared.clock import Clock, SystemClock
@@ -49,6 +49,8 @@ class Gateway:
         self._missing_routes: dict[str, float] = {}
         # sha256 of a token -> (its principal, valid until (monotonic), accounts_version read at).
         self._principals: dict[str, tuple[Principal, float, int]] = {}
+        # partnership id -> (who it belongs to, valid until (monotonic)).
+        self._partnerships: dict[str, tuple[PartnershipFacts, float]] = {}
         self.http_requests = Counter(
             "http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.metrics
         )
@@ -108,6 +110,21 @@ class Gateway:
         else:
             self._principals.pop(key, None)
         return principal
+
+    def known_partnership(self, partnership_id: str) -> PartnershipFacts | None:
+        """Who a partnership belongs to, as matching said within settings.partnership_cache_seconds."""
+        known = self._partnerships.get(partnership_id)
+        if known is None or known[1] <= time.monotonic():
+            return None
+        return known[0]
+
+    def remember_partnership(self, facts: PartnershipFacts) -> None:
+        ttl = self.settings.partnership_cache_seconds
+        if ttl <= 0:
+            return
+        if len(self._partnerships) >= AUTH_CACHE_MAX:
+            self._partnerships.clear()
+        self._partnerships[facts.partnership_id] = (facts, time.monotonic() + ttl)
 
     async def readiness(self, request_id: str) -> dict[str, Any]:
         checks: dict[str, Any] = {}

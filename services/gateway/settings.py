@@ -38,6 +38,12 @@ class GatewaySettings(ServiceSettings):
     # instance (or the CLI) within this many seconds. 0: read the store on every request.
     auth_cache_seconds: float = Field(
         default=10.0, ge=0, validation_alias=AliasChoices("MENTORING_GATEWAY_AUTH_CACHE_SECONDS", "auth_cache_seconds"))
+    # How long who a partnership belongs to (program, mentor, mentee, metamentor) is remembered for
+    # role checks instead of asked of matching on every request. Program, mentor and mentee never
+    # change; a metamentor assigned or replaced counts within this many seconds. 0: ask every time.
+    partnership_cache_seconds: float = Field(
+        default=10.0, ge=0, validation_alias=AliasChoices("MENTORING_GATEWAY_PARTNERSHIP_CACHE_SECONDS",
+                                                          "partnership_cache_seconds"))
     # How long a stored Idempotency-Key answer is replayed.
     idempotency_ttl_hours: int = Field(
         default=24, validation_alias=AliasChoices("MENTORING_GATEWAY_IDEMPOTENCY_TTL_HOURS", "idempotency_ttl_hours"))

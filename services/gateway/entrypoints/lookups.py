@@ -93,8 +93,16 @@ async def partnership_item(c: Caller, partnership_id: str) -> dict[str, Any]:
 
 
 async def partnership(c: Caller, partnership_id: str) -> PartnershipFacts:
-    """Who a partnership belongs to, for a role check (see partnership_item)."""
-    return facts_of(await partnership_item(c, partnership_id))
+    """Who a partnership belongs to, for a role check (see partnership_item); remembered for a few
+    seconds (settings.partnership_cache_seconds): logging a meeting asked matching every time."""
+    known = c.gateway.known_partnership(partnership_id)
+    if known is not None:
+        if not can_view_partnership(c.principal, known):
+            raise NotFound("partnership_id", f"no partnership {partnership_id}")
+        return known
+    facts = facts_of(await partnership_item(c, partnership_id))
+    c.gateway.remember_partnership(facts)
+    return facts
 
 
 async def partnerships_of(c: Caller, program_id: str, status: str | None = None) -> list[PartnershipFacts]:

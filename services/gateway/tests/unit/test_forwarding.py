@@ -4,6 +4,7 @@ and Idempotency-Key on forwarded writes."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -335,7 +336,8 @@ async def test_a_partnership_or_person_is_read_by_id_without_downloading_a_list(
         r = await env.h.client.request(method, "/api/v1" + path, json=body, headers=env.h.auth(who))
         assert r.status_code == 200, (who, path, r.text)
         reads = [c.path for c in env.calls("matching", "GET")]
-        assert reads and not [p for p in reads if LISTS_OF_MATCHING.match(p)], (path, reads)
+        assert not [p for p in reads if LISTS_OF_MATCHING.match(p)], (path, reads)
+        assert reads or path == "/meetings", path  # pa-1's owners are remembered from the reads above
     r = await env.h.client.get("/api/v1/partnerships/pa-1", headers=env.h.auth("mentor_1"))
     assert r.json() == fakes.PARTNERSHIPS["prog-a"][0]  # matching's item, unchanged
     overview = (await env.h.client.get("/api/v1/partnerships/pa-1/overview", headers=env.h.auth("mentor_1"))).json()
@@ -389,3 +391,24 @@ async def test_without_a_read_by_id_a_program_id_stays_one_path_segment(tmp_path
         assert r.status_code == 200, r.text
         assert r.json() == item
     assert {c.path for c in matching.calls} == {"/partnerships/px-1", "/programs/prog?x/partnerships"}
+
+
+async def test_who_a_partnership_belongs_to_is_remembered_for_a_few_seconds(tmp_path) -> None:
+    meeting = {"partnership_id": "pa-1", "started_at": "2026-10-06T16:30:00-06:00", "duration_minutes": 45}
+    for seconds, reads_expected in ((0.3, 1), (0, 4)):  # 4 requests
+        fakes = world()
+        async with running_gateway(tmp_path / str(seconds), {n: f.app() for n, f in fakes.items()},
+                                   partnership_cache_seconds=seconds) as h:
+            h.user("mentor_1", Role.MENTOR, ["prog-a"], "mentor-1")
+            h.user("mentor_2", Role.MENTOR, ["prog-a"], "mentor-2")
+            for _ in range(3):
+                assert (await h.client.post("/api/v1/meetings", json=meeting, headers=h.auth("mentor_1"))).status_code == 200
+            # A remembered partnership is still refused to who may not see it, without asking again.
+            assert (await h.client.post("/api/v1/meetings", json=meeting, headers=h.auth("mentor_2"))).status_code == 404
+            reads = [c for c in fakes["matching"].calls if c.method == "GET" and c.path == "/partnerships/pa-1"]
+            assert len(reads) == reads_expected, (seconds, reads)
+            assert len(fakes["activity"].mutations()) == 3
+            if seconds:
+                await asyncio.sleep(seconds + 0.05)  # expired: asked again
+                assert (await h.client.post("/api/v1/meetings", json=meeting, headers=h.auth("mentor_1"))).status_code == 200
+                assert len([c for c in fakes["matching"].calls if c.path == "/partnerships/pa-1"]) == 2
