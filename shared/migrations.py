@@ -54,7 +54,7 @@ def migrate(db: Database, service: str, steps: Sequence[Migration]) -> list[int]
     _meta.create_all(db.engine)
     applied_now: list[int] = []
     for step in steps:
-        with db.engine.begin() as conn:
+        with db.begin() as conn:
             if db.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({zlib.crc32(service.encode())})")
             done = conn.execute(
@@ -80,7 +80,7 @@ def migrate(db: Database, service: str, steps: Sequence[Migration]) -> list[int]
 
 def current_version(db: Database, service: str) -> int:
     _meta.create_all(db.engine)
-    with db.engine.connect() as conn:
+    with db.connect() as conn:
         rows = conn.execute(
             select(schema_migrations.c.version).where(schema_migrations.c.service == service)
         ).all()

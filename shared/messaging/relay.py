@@ -77,7 +77,7 @@ class OutboxRelay:
         if now_ms < self._held_until_ms - ttl_ms // 2:
             return True
         expires = now_ms + ttl_ms
-        with self.db.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 text(
                     "INSERT INTO outbox_lease (name, owner, expires_at_ms) "
@@ -98,7 +98,7 @@ class OutboxRelay:
 
     def release_lease(self) -> None:
         self._held_until_ms = 0
-        with self.db.engine.begin() as conn:
+        with self.db.begin() as conn:
             conn.execute(
                 text("UPDATE outbox_lease SET expires_at_ms = 0 WHERE name = :name AND owner = :owner"),
                 {"name": LEASE, "owner": self.owner},
@@ -107,7 +107,7 @@ class OutboxRelay:
     # -- publishing ---------------------------------------------------------------------------
     def _pending(self) -> list[Any]:
         """The next unpublished rows in order, as plain rows (ORM objects cost more than the send)."""
-        with self.db.engine.connect() as conn:
+        with self.db.connect() as conn:
             return list(conn.execute(_PENDING, {"limit": self.batch_size}).all())
 
     def _mark(self, sent: list[int], failed: int | None, error: str | None) -> None:
