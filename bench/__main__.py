@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("broker", "pipeline", "matching", "activity", "payments", "notify", "gateway", "latency", "reports")
+BENCHES = ("broker", "store", "pipeline", "matching", "activity", "payments", "notify", "gateway", "latency", "reports")
 
 
 def last_json(text: str) -> Any:
