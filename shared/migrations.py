@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inspect, select
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -42,6 +42,24 @@ def create_tables(*models: type[SQLModel]) -> Callable[[Connection], None]:
     def step(conn: Connection) -> None:
         tables = [m.__table__ for m in models]  # type: ignore[attr-defined]
         SQLModel.metadata.create_all(conn, tables=tables)
+
+    return step
+
+
+def add_columns(model: type[SQLModel], *names: str) -> Callable[[Connection], None]:
+    """A step that adds these (nullable) columns of the model's table where they are absent (a
+    store made after the column joined the model already has it)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    for name in names:
+        if not table.c[name].nullable or table.c[name].server_default is not None:
+            raise ValueError(f"{table.name}.{name}: only nullable columns without a default are added")
+
+    def step(conn: Connection) -> None:
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name not in present:
+                kind = table.c[name].type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
 
     return step
 

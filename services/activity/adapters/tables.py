@@ -46,6 +46,9 @@ class PartnershipRow(SQLModel, table=True):
     status: str | None = Field(default=None, max_length=20)
     status_reasons: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     status_checked_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    # The MeetingSummary (JSON) of its standing meetings in the view, kept as meetings arrive;
+    # NULL when not known (cleared by a correction, rebuilt from the view when next judged).
+    meeting_summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class MentorRow(SQLModel, table=True):

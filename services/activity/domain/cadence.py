@@ -17,15 +17,23 @@ the worst finding. The rules, and when they turn a partnership `behind` or `at_r
   2D -> at_risk.
 
 All dates are local dates in the program's time zone.
+
+The rules read a partnership's meetings only through a MeetingSummary (intentional meetings per
+month, minutes in the school year, first and last meeting). It can be made from the meetings, or
+kept up to date one meeting at a time (`add`), so judging a partnership costs the same whatever
+its history; `evaluate` takes either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
+from typing import Any
 
 from services.activity.domain.calendar import add_months, first_day, last_day, month_of, months_between
 from shared.clock import local_date
@@ -82,12 +90,106 @@ class Compliance:
         return [f.reason for f in self.findings if f.status != Status.ON_TRACK]
 
 
+def school_year_key(policy: ProgramPolicy) -> str:
+    return f"{policy.school_year.start.isoformat()}..{policy.school_year.end.isoformat()}"
+
+
+@dataclass
+class MeetingSummary:
+    """What the rules read of a partnership's (standing) meetings, for one time zone and school
+    year: intentional meetings per local month, meeting minutes in the school year, and the
+    first and last meeting."""
+
+    timezone: str
+    school_year: str
+    intentional_by_month: dict[str, int] = field(default_factory=dict)
+    school_year_minutes: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+    @classmethod
+    def empty(cls, policy: ProgramPolicy) -> MeetingSummary:
+        return cls(policy.timezone, school_year_key(policy))
+
+    @classmethod
+    def of(cls, policy: ProgramPolicy, meetings: Iterable[MeetingFact]) -> MeetingSummary:
+        summary = cls.empty(policy)
+        summary.add(policy, meetings)
+        return summary
+
+    def add(self, policy: ProgramPolicy, meetings: Iterable[MeetingFact]) -> None:
+        """Count more meetings in (the summary must be of this policy's zone and school year)."""
+        if self.timezone != policy.timezone or self.school_year != school_year_key(policy):
+            raise ValueError("the meeting summary is of another zone or school year than the policy's")
+        tz, sy = self.timezone, policy.school_year
+        for m in meetings:
+            day = local_date(m.started_at, tz)
+            if m.intentional:
+                month = f"{day.year:04d}-{day.month:02d}"
+                self.intentional_by_month[month] = self.intentional_by_month.get(month, 0) + 1
+            if sy.start <= day <= sy.end:
+                self.school_year_minutes += m.minutes
+            if self.first_at is None or m.started_at < self.first_at:
+                self.first_at = m.started_at
+            if self.last_at is None or m.started_at > self.last_at:
+                self.last_at = m.started_at
+
+    def fits(self, policy: ProgramPolicy, now: datetime) -> bool:
+        """Whether the rules can judge from it at `now`: the same zone and school year as the
+        policy's, and no meeting after `now` (the gap rule wants the last meeting up to now)."""
+        return (self.timezone == policy.timezone and self.school_year == school_year_key(policy)
+                and (self.last_at is None or self.last_at <= now))
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "tz": self.timezone, "sy": self.school_year, "months": self.intentional_by_month,
+            "sy_minutes": self.school_year_minutes,
+            "first": self.first_at.isoformat() if self.first_at else None,
+            "last": self.last_at.isoformat() if self.last_at else None,
+        }, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str) -> MeetingSummary:
+        d: dict[str, Any] = json.loads(raw)
+        return cls(d["tz"], d["sy"], d["months"], d["sy_minutes"],
+                   datetime.fromisoformat(d["first"]) if d["first"] else None,
+                   datetime.fromisoformat(d["last"]) if d["last"] else None)
+
+
 @dataclass(frozen=True)
 class PartnershipFacts:
     started_at: datetime
     ended_at: datetime | None
-    meetings: Sequence[MeetingFact]
+    meetings: Sequence[MeetingFact] | MeetingSummary  # a summary must fit the policy and now
     pips_completed: Sequence[date]
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """The facts as the rules read them, with the local dates they share worked out once."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    meetings: MeetingSummary
+    last_past: datetime | None  # the last meeting up to now
+    pips_completed: Sequence[date]
+    today: date
+    match_day: date
+    end_day: date | None
+
+
+def _judged(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime) -> _Judged:
+    tz = policy.timezone
+    if isinstance(facts.meetings, MeetingSummary):
+        if not facts.meetings.fits(policy, now):
+            raise ValueError("the meeting summary is of another zone or school year, or has a meeting after now")
+        summary, last_past = facts.meetings, facts.meetings.last_at
+    else:
+        summary = MeetingSummary.of(policy, facts.meetings)
+        last_past = max((m.started_at for m in facts.meetings if m.started_at <= now), default=None)
+    return _Judged(facts.started_at, facts.ended_at, summary, last_past, facts.pips_completed,
+                   local_date(now, tz), local_date(facts.started_at, tz),
+                   local_date(facts.ended_at, tz) if facts.ended_at else None)
 
 
 def _plural(n: int | Decimal, word: str) -> str:
@@ -104,28 +206,26 @@ def required_per_month(policy: ProgramPolicy, month: str, match_day: date) -> in
 
 def judged_months(match_day: date, end_day: date | None, today: date) -> list[str]:
     """Complete months (before today's month) the partnership was active for all of."""
+    return list(_judged_months(match_day, end_day, today))
+
+
+@lru_cache(maxsize=4096)  # partnerships matched the same day share it (pure, on dates)
+def _judged_months(match_day: date, end_day: date | None, today: date) -> tuple[str, ...]:
     first = month_of(match_day) if match_day.day == 1 else month_of(add_months(match_day.replace(day=1), 1))
     last_complete = month_of(add_months(today.replace(day=1), -1))
     months = months_between(first, last_complete)
     if end_day is not None:
         months = [m for m in months if last_day(m) < end_day]
-    return months
+    return tuple(months)
 
 
-def monthly_meetings(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime) -> Finding | None:
-    tz = policy.timezone
+def monthly_meetings(policy: ProgramPolicy, facts: _Judged) -> Finding | None:
     c = policy.cadence
     if c.intentional_meetings_per_month is None and c.early_meetings_per_month is None:
         return None
-    match_day = local_date(facts.started_at, tz)
-    today = local_date(now, tz)
-    counts: dict[str, int] = {}
-    for m in facts.meetings:
-        if m.intentional:
-            key = month_of(local_date(m.started_at, tz))
-            counts[key] = counts.get(key, 0) + 1
-    end_day = local_date(facts.ended_at, tz) if facts.ended_at else None
-    judged = [(mo, r) for mo in judged_months(match_day, end_day, today)
+    match_day, today = facts.match_day, facts.today
+    counts = facts.meetings.intentional_by_month
+    judged = [(mo, r) for mo in _judged_months(match_day, facts.end_day, today)
               if (r := required_per_month(policy, mo, match_day)) is not None]
     if not judged:
         current = month_of(today)
@@ -151,23 +251,21 @@ def monthly_meetings(policy: ProgramPolicy, facts: PartnershipFacts, now: dateti
     return Finding("intentional_meetings_per_month", status, reason, n, last_required, last_month)
 
 
-def hours_per_school_year(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime) -> Finding | None:
+def hours_per_school_year(policy: ProgramPolicy, facts: _Judged) -> Finding | None:
     target = policy.cadence.hours_per_school_year
     if target is None:
         return None
-    tz = policy.timezone
     sy = policy.school_year
-    today = local_date(now, tz)
+    today = facts.today
     period = f"{sy.start.isoformat()}..{sy.end.isoformat()}"
     if today < sy.start:
         return None
-    minutes = sum(m.minutes for m in facts.meetings if sy.start <= local_date(m.started_at, tz) <= sy.end)
-    hours = (Decimal(minutes) / 60).quantize(HOURS)
-    window_start = max(sy.start, local_date(facts.started_at, tz))
+    hours = (Decimal(facts.meetings.school_year_minutes) / 60).quantize(HOURS)
+    window_start = max(sy.start, facts.match_day)
     # Judge up to the end of the last complete month (or the school year's / partnership's end).
     judged_until = min(today.replace(day=1) - timedelta(days=1), sy.end)
-    if facts.ended_at is not None:
-        judged_until = min(judged_until, local_date(facts.ended_at, tz))
+    if facts.end_day is not None:
+        judged_until = min(judged_until, facts.end_day)
     year_days = (sy.end - sy.start).days + 1
     elapsed = max(0, (judged_until - window_start).days + 1)
     expected = (Decimal(target) * elapsed / year_days).quantize(HOURS)
@@ -182,14 +280,11 @@ def hours_per_school_year(policy: ProgramPolicy, facts: PartnershipFacts, now: d
     return Finding("hours_per_school_year", status, reason, hours, expected, period)
 
 
-def pips_per_semester(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime) -> Finding | None:
+def pips_per_semester(policy: ProgramPolicy, facts: _Judged) -> Finding | None:
     target = policy.cadence.pips_per_semester
     if target is None:
         return None
-    tz = policy.timezone
-    today = local_date(now, tz)
-    match_day = local_date(facts.started_at, tz)
-    end_day = local_date(facts.ended_at, tz) if facts.ended_at else None
+    today, match_day, end_day = facts.today, facts.match_day, facts.end_day
     semesters = sorted(policy.school_year.semesters, key=lambda s: s.start)
 
     def count(start: date, end: date) -> int:
@@ -220,21 +315,21 @@ def pips_per_semester(policy: ProgramPolicy, facts: PartnershipFacts, now: datet
     return Finding("pips_per_semester", status, reason, n, target, last.name)
 
 
-def first_meeting(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime) -> Finding | None:
+def first_meeting(policy: ProgramPolicy, facts: _Judged, now: datetime) -> Finding | None:
     days = policy.cadence.first_meeting_within_days
     if days is None:
         return None
     tz = policy.timezone
     deadline = facts.started_at + timedelta(days=days)
-    period = f"{local_date(facts.started_at, tz).isoformat()}..{local_date(deadline, tz).isoformat()}"
-    if facts.meetings:
-        first = min(m.started_at for m in facts.meetings)
-        waited = (local_date(first, tz) - local_date(facts.started_at, tz)).days
+    period = f"{facts.match_day.isoformat()}..{local_date(deadline, tz).isoformat()}"
+    first = facts.meetings.first_at
+    if first is not None:
+        waited = (local_date(first, tz) - facts.match_day).days
         return Finding("first_meeting_within_days", Status.ON_TRACK,
                        f"first meeting {waited} days after the match (within {days} asked)"
                        if waited <= days else f"first meeting {waited} days after the match ({days} asked)",
                        waited, days, period)
-    waited = (local_date(now, tz) - local_date(facts.started_at, tz)).days
+    waited = (facts.today - facts.match_day).days
     if now <= deadline:
         return Finding("first_meeting_within_days", Status.ON_TRACK,
                        f"no meeting yet, {waited} days after the match ({days} allowed)", waited, days, period)
@@ -243,11 +338,11 @@ def first_meeting(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime)
                    waited, days, period)
 
 
-def _gap_rule(rule: str, every: int, facts: PartnershipFacts, now: datetime, tz: str, period: str) -> Finding:
-    past = [m.started_at for m in facts.meetings if m.started_at <= now]
-    since = max(past) if past else facts.started_at
-    gap = (local_date(now, tz) - local_date(since, tz)).days
-    what = "the last meeting" if past else "the match (no meeting yet)"
+def _gap_rule(rule: str, every: int, facts: _Judged, tz: str, period: str) -> Finding:
+    past = facts.last_past
+    since_day = local_date(past, tz) if past is not None else facts.match_day
+    gap = (facts.today - since_day).days
+    what = "the last meeting" if past is not None else "the match (no meeting yet)"
     if gap > 2 * every:
         status = Status.AT_RISK
     elif gap > every:
@@ -258,29 +353,31 @@ def _gap_rule(rule: str, every: int, facts: PartnershipFacts, now: datetime, tz:
                    gap, every, period)
 
 
-def meeting_gap(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime) -> list[Finding]:
+def meeting_gap(policy: ProgramPolicy, facts: _Judged) -> list[Finding]:
     c = policy.cadence
     tz = policy.timezone
     out: list[Finding] = []
-    match_day = local_date(facts.started_at, tz)
+    match_day = facts.match_day
     new_until = add_months(match_day, c.new_member_months)
-    if c.new_member_meeting_every_days is not None and local_date(now, tz) < new_until:
-        out.append(_gap_rule("new_member_meeting_every_days", c.new_member_meeting_every_days, facts, now, tz,
+    if c.new_member_meeting_every_days is not None and facts.today < new_until:
+        out.append(_gap_rule("new_member_meeting_every_days", c.new_member_meeting_every_days, facts, tz,
                              f"{match_day.isoformat()}..{new_until.isoformat()}"))
     if c.meeting_every_days is not None:
-        out.append(_gap_rule("meeting_every_days", c.meeting_every_days, facts, now, tz, "all"))
+        out.append(_gap_rule("meeting_every_days", c.meeting_every_days, facts, tz, "all"))
     return out
 
 
 def evaluate(policy: ProgramPolicy, facts: PartnershipFacts, now: datetime) -> Compliance:
-    """The partnership's status now, with a finding (and its numbers) per rule the program uses."""
+    """The partnership's status now, with a finding (and its numbers) per rule the program uses.
+    ValueError when the facts carry a summary that does not fit (`MeetingSummary.fits`)."""
+    judged = _judged(policy, facts, now)
     findings = [
         f for f in (
-            monthly_meetings(policy, facts, now),
-            hours_per_school_year(policy, facts, now),
-            pips_per_semester(policy, facts, now),
-            first_meeting(policy, facts, now),
+            monthly_meetings(policy, judged),
+            hours_per_school_year(policy, judged),
+            pips_per_semester(policy, judged),
+            first_meeting(policy, judged, now),
         ) if f is not None
     ]
-    findings += meeting_gap(policy, facts, now)
+    findings += meeting_gap(policy, judged)
     return Compliance(worst([f.status for f in findings]), findings)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from services.activity.adapters.tables import ActivityRow, MeetingViewRow
 from services.activity.domain.activities import ActivityKind
-from services.activity.service_layer.compliance import refresh, refresh_many
+from services.activity.domain.cadence import MeetingFact
+from services.activity.service_layer.compliance import forget_summaries, refresh, refresh_many
 from services.activity.service_layer.unit import Unit, insert_absent
 from shared.clock import ensure_utc
 from shared.contracts.activity import ActivityRecorded, MeetingCorrected, MeetingLogged
@@ -35,11 +36,15 @@ def on_meetings_logged(batch: Sequence[tuple[HandlerContext, MeetingLogged]]) ->
              "intentional": e.intentional, "voided": False} for _, e in batch]
     new = insert_absent(session, MeetingViewRow.__table__, rows, "meeting_id")  # type: ignore[attr-defined]
     causes: dict[str, Unit] = {}
+    added: dict[str, list[MeetingFact]] = {}
     for ctx, event in batch:
         if event.meeting_id in new:  # a meeting already in the view (a replay) changes nothing
+            new.discard(event.meeting_id)  # the same meeting twice in the batch is inserted once
             causes[event.partnership_id] = ctx
+            added.setdefault(event.partnership_id, []).append(
+                MeetingFact(ensure_utc(event.started_at), event.duration_minutes, event.intentional))
     if causes:
-        refresh_many(session, causes, batch[-1][0].clock.now())
+        refresh_many(session, causes, batch[-1][0].clock.now(), added)
 
 
 def on_meeting_corrected(ctx: HandlerContext, event: MeetingCorrected) -> None:
@@ -51,6 +56,7 @@ def on_meeting_corrected(ctx: HandlerContext, event: MeetingCorrected) -> None:
     row.minutes = 0 if event.voided else event.duration_minutes
     ctx.session.add(row)
     ctx.session.flush()
+    forget_summaries(ctx.session, [event.partnership_id])
     refresh(ctx, event.partnership_id, ctx.clock.now())
 
 

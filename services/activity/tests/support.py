@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from sqlmodel import Session, col, select
 
 from services.activity.adapters.migrations import MIGRATIONS
@@ -21,6 +22,7 @@ from shared.contracts.program import CadencePolicy, PayPolicy, ProgramPolicy
 from shared.db import Database
 from shared.messaging import MESSAGING_TABLES, EventConsumer, HandlerContext, Outbox, OutboxRecord
 from shared.migrations import Migration, create_tables, migrate
+from shared.topics import ACTIVITY
 
 PROGRAM = "prog-1"
 
@@ -83,3 +85,16 @@ def open_store(url: str, start: datetime | None = None) -> Store:
     outbox = Outbox("activity", clock)
     consumer = register_handlers(EventConsumer("activity", db, outbox, clock, None))  # type: ignore[arg-type]
     return Store(db, clock, outbox, consumer)
+
+
+def as_records(st: Store, events: Sequence[Event]) -> tuple[list[ConsumerRecord[bytes, bytes]], list[str]]:
+    """The events as the consumer reads them from the topic, and their event ids."""
+    out, ids = [], []
+    for i, ev in enumerate(events):
+        env = new_envelope(event_type=ev.event_type, event_version=ev.event_version, key=ev.aggregate_key(),
+                           producer="activity", clock=st.clock, cause=Cause.new())
+        value = ev.to_json()
+        out.append(ConsumerRecord(ACTIVITY, 0, i, 0, 0, env.key.encode(), value, None, len(env.key), len(value),
+                                  env.to_headers()))
+        ids.append(str(env.event_id))
+    return out, ids

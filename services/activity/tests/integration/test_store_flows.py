@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
-from aiokafka import ConsumerRecord
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -29,16 +28,22 @@ from services.activity.service_layer import commands
 from services.activity.service_layer.compliance import refresh
 from services.activity.service_layer.month_close import close_due_months, close_month
 from services.activity.service_layer.views import partnership_activities
-from services.activity.tests.support import PROGRAM, Store, StoreUnit, matched, open_store, program_event
+from services.activity.tests.support import (
+    PROGRAM,
+    Store,
+    StoreUnit,
+    as_records,
+    matched,
+    open_store,
+    program_event,
+)
 from shared.contracts.activity import MeetingCorrected, MeetingLogged
-from shared.contracts.base import Event
-from shared.contracts.envelope import Cause, new_envelope
+from shared.contracts.envelope import Cause
 from shared.contracts.matching import MentorPaused, MentorResumed, MetamentorAssigned, PartnershipEnded
 from shared.contracts.program import TimeEntryKind
 from shared.db import Database
 from shared.errors import DomainError
 from shared.messaging import Outbox, OutboxRecord
-from shared.topics import ACTIVITY
 
 pytestmark = pytest.mark.integration
 STAFF = Actor("staff-1", "staff")
@@ -295,19 +300,6 @@ def test_two_identical_meetings_logged_at_once_store_one(store: Store, store_url
     with store.db.session() as s:
         assert len(s.exec(select(MeetingRow)).all()) == 1
     assert len(store.emitted("MeetingLogged")) == 1
-
-
-def as_records(st: Store, events: Sequence[Event]) -> tuple[list[ConsumerRecord[bytes, bytes]], list[str]]:
-    """The events as the consumer reads them from the topic, and their event ids."""
-    out, ids = [], []
-    for i, ev in enumerate(events):
-        env = new_envelope(event_type=ev.event_type, event_version=ev.event_version, key=ev.aggregate_key(),
-                           producer="activity", clock=st.clock, cause=Cause.new())
-        value = ev.to_json()
-        out.append(ConsumerRecord(ACTIVITY, 0, i, 0, 0, env.key.encode(), value, None, len(env.key), len(value),
-                                  env.to_headers()))
-        ids.append(str(env.event_id))
-    return out, ids
 
 
 def test_a_batch_of_meetings_judges_each_partnership_once_on_all_of_them(store: Store) -> None:

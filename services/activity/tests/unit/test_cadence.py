@@ -7,10 +7,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.activity.domain.cadence import (
     Compliance,
     MeetingFact,
+    MeetingSummary,
     PartnershipFacts,
     Status,
     evaluate,
@@ -37,9 +40,9 @@ def policy(tz: str = "America/Denver", **cadence: object) -> ProgramPolicy:
     return ProgramPolicy(timezone=tz, cadence=CadencePolicy(**base))
 
 
-def facts(started: datetime, meetings: list[MeetingFact] | None = None, pips: list[date] | None = None,
+def facts(started: datetime, meetings: list[MeetingFact] | MeetingSummary | None = None, pips: list[date] | None = None,
           ended: datetime | None = None) -> PartnershipFacts:
-    return PartnershipFacts(started, ended, meetings or [], pips or [])
+    return PartnershipFacts(started, ended, [] if meetings is None else meetings, pips or [])
 
 
 def meet(at: datetime, minutes: int = 60, intentional: bool = True) -> MeetingFact:
@@ -275,3 +278,45 @@ def test_default_policy_is_two_intentional_meetings_two_pips_and_a_first_meeting
     c = evaluate(ProgramPolicy(), facts(local(2026, 11, 1, 9)), local(2026, 11, 10))
     assert c.status == Status.ON_TRACK
     assert [f.rule for f in c.findings] == [MONTHLY, PIPS, FIRST]
+
+
+# -- the meeting summary --------------------------------------------------------------------------
+EVERY_RULE = policy("Pacific/Auckland", intentional_meetings_per_month=2, early_months=3, early_meetings_per_month=3,
+                    hours_per_school_year=Decimal("20"), pips_per_semester=1, first_meeting_within_days=10,
+                    new_member_meeting_every_days=14, meeting_every_days=30)
+START = datetime(2026, 8, 20, 3, tzinfo=UTC)
+# Meetings within 300 days of the match, at any minute (local month ends and school-year ends fall
+# at different UTC instants in Auckland).
+MEETINGS = st.lists(st.builds(
+    MeetingFact, st.integers(0, 300 * 24 * 60).map(lambda m: START + timedelta(minutes=m)),
+    st.integers(1, 480), st.booleans()), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(MEETINGS, st.integers(0, 40), st.integers(0, 330))
+def test_a_summary_kept_one_meeting_at_a_time_judges_as_all_the_meetings_do(
+        meetings: list[MeetingFact], split: int, day: int) -> None:
+    kept = MeetingSummary.of(EVERY_RULE, meetings[:split])
+    for m in meetings[split:]:
+        kept.add(EVERY_RULE, [m])
+    assert kept == MeetingSummary.of(EVERY_RULE, meetings)
+    assert MeetingSummary.from_json(kept.to_json()) == kept
+    now = START + timedelta(days=day, hours=7)
+    if kept.fits(EVERY_RULE, now):
+        assert evaluate(EVERY_RULE, facts(START, kept), now) == evaluate(EVERY_RULE, facts(START, meetings), now)
+    else:
+        assert any(m.started_at > now for m in meetings)
+        with pytest.raises(ValueError, match="after now"):
+            evaluate(EVERY_RULE, facts(START, kept), now)
+
+
+def test_a_summary_of_another_zone_or_school_year_is_not_used() -> None:
+    kept = MeetingSummary.of(EVERY_RULE, [meet(local(2026, 9, 3))])
+    other_zone = policy("America/Denver", meeting_every_days=30)
+    assert not kept.fits(other_zone, local(2026, 10, 1))
+    with pytest.raises(ValueError, match="another zone"):
+        kept.add(other_zone, [meet(local(2026, 9, 4))])
+    next_year = EVERY_RULE.model_copy(update={"school_year": EVERY_RULE.school_year.model_copy(
+        update={"start": date(2027, 8, 1), "end": date(2028, 7, 31), "semesters": []})})
+    assert not kept.fits(next_year, local(2026, 10, 1))
+    assert kept.fits(EVERY_RULE, local(2026, 10, 1))
