@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 from bench.pipeline_bench import broker_for
+from services.gateway.adapters.http11 import Http11Transport
 from tests.e2e.harness import Gateway, Platform, running_platform, wait_for
 from tests.mail import smtp_server
 
@@ -274,9 +275,14 @@ async def closed_loop(client: httpx.AsyncClient, kind: Kind, requests: Iterator[
 
 
 def client_for(url: str, connections: int = MAX_IN_FLIGHT) -> httpx.AsyncClient:
+    """The load generator's client. It shares the machine with what it measures, so it must be
+    cheap: httpx's default pool (httpcore 1.0) scans every connection on each request (quadratic
+    in the connections, encode/httpx#3215); at 256 in flight it took 0.55-0.78 of a core for ~100
+    requests/s, more than the gateway and activity together. The gateway's lean transport costs a
+    fraction of that."""
     return httpx.AsyncClient(
         base_url=url + "/api/v1", timeout=httpx.Timeout(TIMEOUT_S),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        transport=Http11Transport(max_connections=connections),
     )
 
 
