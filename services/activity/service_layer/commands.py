@@ -29,6 +29,7 @@ from services.activity.domain.meetings import (
     MeetingDraft,
     Partnership,
     Role,
+    apply_change,
     validate_correction,
     validate_new_meeting,
 )
@@ -67,8 +68,10 @@ _PARTNERSHIP = (
     .select_from(_P.outerjoin(_M, _M.c.mentor_id == _P.c.mentor_id))
     .where(_P.c.partnership_id == bindparam("pid"))
 )
+# The partnership's meetings that a draft would duplicate (by the unique fingerprint's index): the
+# duplicate check used to read all of a partnership's meetings on every request.
 _LOGGED = core_select(_MEETINGS.c.meeting_id, _MEETINGS.c.fingerprint, _MEETINGS.c.voided).where(
-    _MEETINGS.c.partnership_id == bindparam("pid"))
+    _MEETINGS.c.fingerprint == bindparam("fp"), _MEETINGS.c.partnership_id == bindparam("pid"))
 _INSERT_MEETING = insert(_MEETINGS)
 _INSERT_ENTRY = insert(_ENTRIES)
 
@@ -83,9 +86,10 @@ def partnership_view(session: Session, partnership_id: str) -> Partnership | Non
     )
 
 
-def _logged(session: Session, partnership_id: str) -> list[LoggedMeeting]:
-    # Through the session: meetings added earlier in this transaction are flushed and seen.
-    rows = session.execute(_LOGGED, {"pid": partnership_id}).all()
+def _logged(session: Session, partnership_id: str, draft: MeetingDraft) -> list[LoggedMeeting]:
+    """The logged meetings of the partnership with the draft's fingerprint (those it duplicates).
+    Through the session: meetings added earlier in this transaction are flushed and seen."""
+    rows = session.execute(_LOGGED, {"pid": partnership_id, "fp": draft.fingerprint()}).all()
     return [LoggedMeeting(r.meeting_id, r.fingerprint or "", r.voided) for r in rows]
 
 
@@ -102,7 +106,7 @@ def log_meeting(uow: Unit, draft: MeetingDraft, actor: Actor, now: datetime) -> 
     request); the returned MeetingRow is what was stored, not attached to the session."""
     s = uow.session
     p = validate_new_meeting(draft, actor, partnership_view(s, draft.partnership_id), now,
-                             _logged(s, draft.partnership_id))
+                             _logged(s, draft.partnership_id, draft))
     policy = require_policy(s, p.program_id, "partnership_id")
     started = ensure_utc(draft.started_at)
     meeting: dict[str, Any] = {
@@ -145,7 +149,7 @@ def correct_meeting(uow: Unit, meeting_id: str, change: MeetingChange, actor: Ac
         raise Conflict("meeting_id", f"meeting {meeting_id} was voided; log a new one", "voided")
     current = _draft_of(row)
     corrected = validate_correction(current, change, actor, partnership_view(s, row.partnership_id), now,
-                                    _logged(s, row.partnership_id), meeting_id)
+                                    _logged(s, row.partnership_id, apply_change(current, change)), meeting_id)
     policy = require_policy(s, row.program_id, "meeting_id")
     if change.voided:
         row.voided, row.void_reason, row.fingerprint = True, change.reason, None

@@ -95,6 +95,27 @@ def test_meeting_is_stored_with_its_time_entry_in_the_local_month(store: Store) 
     assert exc.value.status == 403
 
 
+def test_a_correction_may_not_make_a_meeting_the_duplicate_of_another(store: Store) -> None:
+    first, second = datetime(2026, 10, 5, 16, tzinfo=UTC), datetime(2026, 10, 6, 16, tzinfo=UTC)
+    a = meeting(store, "p1", first, 60)
+    b = meeting(store, "p1", second, 60)
+    meeting(store, "p2", datetime(2026, 10, 7, 16, tzinfo=UTC), 60)  # another partnership's: no clash
+
+    def correct(mid: str, change: MeetingChange) -> None:
+        with store.unit() as u:
+            commands.correct_meeting(u, mid, change, STAFF, store.clock.now())
+
+    with pytest.raises(DomainError) as exc:
+        correct(b, MeetingChange(started_at=first, reason="wrong day"))
+    assert exc.value.status == 409 and exc.value.problems[0].code == "duplicate"
+    assert exc.value.problems[0].reason.endswith(a)
+    correct(b, MeetingChange(started_at=datetime(2026, 10, 7, 16, tzinfo=UTC), reason="wrong day"))
+    correct(a, MeetingChange(voided=True, reason="never happened"))
+    correct(b, MeetingChange(started_at=first, reason="it was the 5th"))  # a voided meeting is no duplicate
+    assert [m["started_at"][:10] for m in store.emitted("MeetingCorrected")] == [
+        "2026-10-07", "2026-10-05", "2026-10-05"]
+
+
 def test_ended_partnership_refuses_meetings_even_if_ended_before_matched_arrived(store_url: str) -> None:
     st = open_store(store_url)
     st.apply(PartnershipEnded(partnership_id="p9", program_id=PROGRAM, mentor_id="m9", mentee_id="e9",
