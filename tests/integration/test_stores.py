@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
@@ -130,3 +132,50 @@ async def test_two_relays_at_once_lose_nothing_and_keep_order_per_key(
         for p in publishers:
             await p.stop()
         db.dispose()
+
+
+class _CommitsWhilePublishing(KafkaPublisher):
+    """A real publisher that, while its first batch is in flight, has another row committed and
+    the relay woken: the commit lands after the relay read the outbox."""
+
+    def __init__(self, bootstrap: str, on_first_send: Callable[[], None]) -> None:
+        super().__init__(bootstrap)
+        self.on_first_send: Callable[[], None] | None = on_first_send
+
+    async def send_many(self, records: Any) -> Any:
+        hook, self.on_first_send = self.on_first_send, None
+        if hook is not None:
+            hook()
+        return await super().send_many(records)
+
+
+@pytest.mark.integration
+@pytest.mark.kafka
+async def test_a_wake_during_a_publish_is_not_lost(store_url: str, bootstrap: str, topic_name: str) -> None:
+    """The relay polls rarely (here: once a minute) and relies on wakes; one that arrives while a
+    batch is being sent must start the next batch at once, not wait for the poll."""
+    db = Database(store_url)
+    migrate(db, "relays", [Migration(1, "messaging", create_tables(*MESSAGING_TABLES, PingEffect))])
+    await create_topic(bootstrap, topic_name, partitions=1)
+    clock = ManualClock(datetime(2026, 11, 2, tzinfo=UTC))
+    outbox = Outbox("relay-test", clock)
+
+    def commit(seq: int) -> None:
+        with db.session() as s:
+            outbox.add(s, Ping(key="k", seq=seq), Cause.new(), topic=topic_name)
+
+    def second_commit() -> None:
+        commit(2)
+        relay.wake()
+
+    relay = OutboxRelay(db, _CommitsWhilePublishing(bootstrap, second_commit), clock, poll_interval_s=60.0)
+    commit(1)
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_until(lambda: relay.published_total == 2, timeout_s=20)
+    finally:
+        relay.stop()
+        await task
+        await relay.publisher.stop()
+    assert [headers_of(r)["event_type"] for r in await read_topic(bootstrap, topic_name)] == ["TestPing", "TestPing"]
+    db.dispose()
