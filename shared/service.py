@@ -28,7 +28,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +49,7 @@ from prometheus_client import (
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.clock import Clock, SystemClock
 from shared.contracts.base import Event
@@ -99,7 +100,7 @@ class ClockUpdate(BaseModel):
     now: datetime
 
 
-def request_cause(request: Request) -> Cause:
+async def request_cause(request: Request) -> Cause:
     """The cause of the events a request emits: its X-Request-ID (the gateway always sets one)."""
     return Cause.of_request(request.headers.get(REQUEST_ID_HEADER))
 
@@ -397,15 +398,7 @@ class Service:
         for router in routers:
             app.include_router(router)
 
-        @app.middleware("http")
-        async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            started = time.perf_counter()
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            self._http_requests.labels(request.method, path, str(response.status_code)).inc()
-            self._http_latency.labels(request.method, path).observe(time.perf_counter() - started)
-            return response
+        app.add_middleware(_Measured, requests=self._http_requests, latency=self._http_latency)
 
         @app.exception_handler(DomainError)
         async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
@@ -478,3 +471,34 @@ async def _call(fn: Callable[[], Any]) -> Any:
     if inspect.iscoroutinefunction(fn):
         return await fn()
     return await asyncio.to_thread(fn)
+
+
+class _Measured:
+    """Counts each HTTP request and times it, by route template and status.
+
+    Plain ASGI: Starlette's @app.middleware("http") runs each request through a task group and
+    memory streams, measurable per request when the service answers a few hundred a second."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            # The router writes the matched route into this same scope.
+            path = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.labels(scope["method"], path, str(status)).inc()
+            self.latency.labels(scope["method"], path).observe(time.perf_counter() - started)

@@ -86,9 +86,12 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
         ready = await client.get("/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json() == {"store": "ok", "broker": "ok", "ready": True}
+        assert (await client.get("/no-such-route")).status_code == 404
         metrics = (await client.get("/metrics")).text
         assert 'messages_processed_total{consumer="runtime-test"} 1.0' in metrics
         assert "outbox_pending 0.0" in metrics
         assert f'consumer_lag{{group="runtime-test",partition="0",topic="{topic_name}"}} 0.0' in metrics
         assert 'http_requests_total{method="POST",route="/pings",status="201"} 1.0' in metrics
+        assert 'http_requests_total{method="POST",route="/pings",status="422"} 1.0' in metrics
+        assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in metrics
         await wait_until(lambda: len(ticks) >= 2, timeout_s=10)

@@ -75,7 +75,7 @@ class MonthCloseIn(BaseModel):
 MAX_PAGE_VALUE = 2**31 - 1  # SQLite integers stop at 2**63; past this it is not a page anyone means
 
 
-def actor(x_actor_id: str | None = Header(default=None), x_actor_role: str | None = Header(default=None)) -> Actor:
+async def actor(x_actor_id: str | None = Header(default=None), x_actor_role: str | None = Header(default=None)) -> Actor:
     if not x_actor_id or not x_actor_role:
         raise Forbidden("X-Actor-Id", "the request does not say who acts (X-Actor-Id and X-Actor-Role)", "no_actor")
     return Actor(x_actor_id, x_actor_role)

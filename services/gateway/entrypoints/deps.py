@@ -145,7 +145,7 @@ async def caller(
     return Caller(principal, request.state.request_id, gw, request)
 
 
-def idempotency_key_doc(
+async def idempotency_key_doc(
     idempotency_key: str | None = Header(
         default=None, alias="Idempotency-Key", max_length=200,
         description="Retrying with the same key (same user, same request) has one effect and returns the "

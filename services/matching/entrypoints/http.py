@@ -30,7 +30,7 @@ class CsvTooLarge(DomainError):
                          "into smaller files", "too_large")
 
 
-def actor_of(request: Request) -> Actor:
+async def actor_of(request: Request) -> Actor:
     return Actor(request.headers.get("X-Actor-Id", ""), request.headers.get("X-Actor-Role", ""))
 
 

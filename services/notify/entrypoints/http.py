@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse
 from pydantic import AliasChoices, BaseModel, Field
 
@@ -129,7 +129,7 @@ class Preview(BaseModel):
     headers: dict[str, str]
 
 
-def actor(x_actor_id: str | None = Header(default=None)) -> str:
+async def actor(x_actor_id: str | None = Header(default=None)) -> str:
     return x_actor_id or "unknown"
 
 
@@ -245,8 +245,7 @@ def build_router(service: Service, settings: NotifySettings, templates: Template
             return preview_of(comms.preview_newsletter(s, newsletter_id, settings, templates, clock.now()))
 
     @router.post("/newsletters/{newsletter_id}/publish", response_model=NewsletterOut)
-    def publish(newsletter_id: str, request: Request, who: str = Depends(actor)) -> NewsletterOut:
-        cause: Cause = request_cause(request)
+    def publish(newsletter_id: str, who: str = Depends(actor), cause: Cause = Depends(request_cause)) -> NewsletterOut:
         with service.transaction(cause) as tx:
             row = comms.publish_newsletter(tx, newsletter_id, who, clock.now())
         return NewsletterOut.of(row)

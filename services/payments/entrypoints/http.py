@@ -22,7 +22,7 @@ MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 MAX_OFFSET = 2**31 - 1
 
 
-def actor(x_actor_id: str | None = Header(default=None)) -> str:
+async def actor(x_actor_id: str | None = Header(default=None)) -> str:
     if not x_actor_id:
         raise DomainError("X-Actor-Id", "required: the gateway names who acts", "missing_actor")
     return x_actor_id
