@@ -272,6 +272,7 @@ class Service:
         migrate(self.db, self.name, self.migrations)
 
     async def start(self) -> None:
+        self.settings.apply_to_process()
         self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.migrate)
         self.wire()
@@ -287,7 +288,9 @@ class Service:
         self._wired = True
         for consumer, topics in self.consumers:
             prefixed = [self.settings.topic_prefix + t for t in topics]
-            consumer.subscribe(self.broker, *prefixed, max_records=self.settings.consumer_max_records)
+            consumer.subscribe(self.broker, *prefixed, max_records=self.settings.consumer_max_records,
+                               fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+                               fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms)
 
     async def _connect(self) -> None:
         """Connect consumers; while the broker is unreachable keep trying (HTTP stays up, not ready)."""

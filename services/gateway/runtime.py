@@ -70,6 +70,7 @@ class Gateway:
         self._missing_routes[key] = time.monotonic()
 
     async def start(self) -> None:
+        self.settings.apply_to_process()
         await asyncio.to_thread(migrate, self.db, NAME, MIGRATIONS)
 
     async def stop(self) -> None:

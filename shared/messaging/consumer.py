@@ -332,7 +332,8 @@ class EventConsumer:
 
     # -- wiring -------------------------------------------------------------------------------
     def subscribe(
-        self, broker: KafkaBroker, *topics: str, max_records: int = 500, batch_timeout_ms: int = 100
+        self, broker: KafkaBroker, *topics: str, max_records: int = 500, batch_timeout_ms: int = 100,
+        fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 500,
     ) -> Any:
         """Attach this consumer to a FastStream broker as one batch subscriber.
 
@@ -352,6 +353,8 @@ class EventConsumer:
             batch=True,
             max_records=max_records,
             batch_timeout_ms=batch_timeout_ms,
+            fetch_min_bytes=fetch_min_bytes,
+            fetch_max_wait_ms=fetch_max_wait_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             # Never let FastStream parse bodies: a non-JSON body would raise before on_batch,

@@ -3,6 +3,8 @@ plus health, readiness, metrics and the error body."""
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 import pytest
 from fastapi import APIRouter, Depends
@@ -86,6 +88,7 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
         ready = await client.get("/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json() == {"store": "ok", "broker": "ok", "ready": True}
+        assert sys.getswitchinterval() == pytest.approx(0.001), "a started service sets its GIL switch interval"
         assert (await client.get("/no-such-route")).status_code == 404
         metrics = (await client.get("/metrics")).text
         assert 'messages_processed_total{consumer="runtime-test"} 1.0' in metrics
