@@ -24,6 +24,7 @@ from rich.table import Table
 
 from deploy.kafka.local import REPO_ROOT, LocalKafka
 from shared.messaging.admin import ensure_topics
+from shared.settings import HTTP_KEEP_ALIVE_SECONDS
 
 
 @dataclass
@@ -57,6 +58,8 @@ def uvicorn(target: str, port: int) -> list[str]:
         str(port),
         "--log-level",
         "warning",
+        "--timeout-keep-alive",
+        str(HTTP_KEEP_ALIVE_SECONDS),
     ]
 
 

@@ -7,6 +7,13 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# How long a service (and the gateway) keeps an idle HTTP connection open (uvicorn
+# --timeout-keep-alive, in deploy/runner.py and compose.yaml). The gateway reuses a connection to a
+# service only while it has been idle for less (Http11Transport), so the service never closes one
+# the gateway is about to send on. uvicorn's own 5 s made every connection that sat out a pause of
+# a few seconds be opened again, all at once when traffic resumed.
+HTTP_KEEP_ALIVE_SECONDS = 75
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MENTORING_", env_file=".env", extra="ignore")

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from deploy.kafka.local import REPO_ROOT, free_port
+from deploy.runner import uvicorn
 
 TARGETS = {
     "matching": "services.matching.entrypoints.app:create_app",
@@ -44,19 +44,7 @@ class ServiceProcess:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                self.target,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
+            uvicorn(self.target, self.port),
             cwd=REPO_ROOT,
             env=self.env,
             stdout=log,

@@ -74,7 +74,8 @@ def test_notify_and_gateway_point_at_their_peers() -> None:
     assert services["notify"]["environment"]["MENTORING_SMTP_HOST"] == "mail"
     gw = services["gateway"]["environment"]
     for peer in ("matching", "activity", "payments", "notify"):
-        port = services[peer]["command"][-1]
+        command = services[peer]["command"]
+        port = command[command.index("--port") + 1]
         assert gw[f"MENTORING_GATEWAY_{peer.upper()}_URL"] == f"http://{peer}:{port}"
 
 
@@ -83,3 +84,15 @@ def test_dockerfile_copies_what_the_services_import() -> None:
     for folder in ("shared", "services", "deploy"):
         assert f"COPY {folder} ./{folder}" in dockerfile
     assert "uv sync --frozen --no-dev" in dockerfile
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_services_keep_idle_connections_longer_than_the_gateway_reuses_them(name: str) -> None:
+    """Else a service may close a connection just as the gateway sends a request on it."""
+    from deploy.runner import uvicorn
+    from services.gateway.adapters.http11 import Http11Transport
+
+    reused_for = Http11Transport().idle_s
+    for command in (compose()["services"][name]["command"], uvicorn("any:app", 8000)):
+        kept_for = float(command[command.index("--timeout-keep-alive") + 1])
+        assert kept_for >= reused_for + 10

@@ -5,7 +5,7 @@ benchmark machine, against 0.05 ms for the bytes themselves; the gateway makes t
 meeting and eight for an overview, so on the embedded default it was the largest part of the
 gateway's CPU (bench/gateway_bench.py). This transport speaks plain HTTP/1.1 over asyncio streams:
 keep-alive connections per host and port (at most `max_connections`, each reused while idle less
-than `idle_s`, below uvicorn's 5 s keep-alive), Content-Length and chunked bodies, and httpx's
+than `idle_s`, 15 s below the services' keep-alive, HTTP_KEEP_ALIVE_SECONDS), Content-Length and chunked bodies, and httpx's
 timeouts and exceptions (connect -> ConnectTimeout / ConnectError, no answer in time ->
 ReadTimeout, a broken answer -> ReadError / RemoteProtocolError), so callers see exactly what the
 default transport would give them. Only http:// (the services listen on their own network).
@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
+
+from shared.settings import HTTP_KEEP_ALIVE_SECONDS
 
 # Request headers this transport sets itself (framing), or drops: asking for no compression keeps
 # the bytes the service sent, which the gateway passes on unchanged.
@@ -121,7 +123,7 @@ async def _answer(conn: _Connection, method: str) -> tuple[int, bytes, list[tupl
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
-    def __init__(self, *, max_connections: int = 100, idle_s: float = 4.0) -> None:
+    def __init__(self, *, max_connections: int = 100, idle_s: float = HTTP_KEEP_ALIVE_SECONDS - 15) -> None:
         self.max_connections = max_connections
         self.idle_s = idle_s
         self._idle: dict[tuple[str, int], list[_Connection]] = {}

@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import pytest
 from sqlmodel import select
 
 from deploy.kafka.local import free_port
+from deploy.runner import uvicorn
 from services.payments.adapters.tables import BatchRow, PayoutItemRow, StatementRow
 from services.payments.service_layer import statements
 from services.payments.service_layer.statements import statement_id_for
@@ -43,8 +43,7 @@ class PaymentsProcess:
         self.log = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "services.payments.entrypoints.app:create_app",
-                 "--host", "127.0.0.1", "--port", str(self.port)],
+                uvicorn("services.payments.entrypoints.app:create_app", self.port),
                 cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
