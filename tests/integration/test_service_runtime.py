@@ -3,6 +3,7 @@ plus health, readiness, metrics and the error body."""
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import httpx
@@ -89,6 +90,7 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
         assert ready.status_code == 200, ready.text
         assert ready.json() == {"store": "ok", "broker": "ok", "ready": True}
         assert sys.getswitchinterval() == pytest.approx(0.001), "a started service sets its GIL switch interval"
+        assert gc.get_freeze_count() > 10_000, "... and takes what it started with out of the collector's walks"
         assert (await client.get("/no-such-route")).status_code == 404
         metrics = (await client.get("/metrics")).text
         assert 'messages_processed_total{consumer="runtime-test"} 1.0' in metrics
