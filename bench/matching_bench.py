@@ -21,6 +21,7 @@ Independent checks, on the same input in the same run:
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import random
 import resource
@@ -181,7 +182,7 @@ def hungarian_value(problem: MatchingProblem) -> tuple[int, int, float]:
     return len(r), int(scores[r, c].sum()), time.monotonic() - started
 
 
-def compare(problem: MatchingProblem, label: str, solver: str) -> bool:
+def compare(problem: MatchingProblem, label: str, solver: str, figures: list[dict[str, Any]]) -> bool:
     started = time.monotonic()
     ours = solve(problem)
     ours_s = time.monotonic() - started
@@ -191,6 +192,9 @@ def compare(problem: MatchingProblem, label: str, solver: str) -> bool:
         matched, total, theirs_s = hungarian_value(problem)
     same = objective_value(problem.objective, ours.matched, ours.total_score) == objective_value(
         problem.objective, matched, total)
+    figures.append({"input": label, "objective": problem.objective, "solver": solver, "equal": same,
+                    "ours": {"matched": ours.matched, "score": ours.total_score, "seconds": round(ours_s, 2)},
+                    "theirs": {"matched": matched, "score": total, "seconds": round(theirs_s, 2)}})
     print(f"  {label:<38} {problem.objective:<17} ours: {ours.matched} matched, score {ours.total_score} "
           f"({ours_s:.2f}s) | {solver}: {matched} matched, score {total} ({theirs_s:.2f}s) -> "
           f"{'EQUAL' if same else 'DIFFERENT'}")
@@ -204,9 +208,11 @@ def main() -> None:
     mode.add_argument("--full", action="store_true", help="scale curve up to 100,000 mentees")
     args = parser.parse_args()
 
+    figures: dict[str, list[dict[str, Any]]] = {"headline": [], "scale_curve": [], "surplus": [], "solvers": []}
     print("== headline: 20,000 mentees x 6,000 mentors (capacity 1-5, 6 criteria); goal < 10 s, < 2 GB")
     for objective in OBJECTIVES:
         r = measure(20_000, 6_000, objective)
+        figures["headline"].append({"mentees": 20_000, "mentors": 6_000, "objective": objective, **r})
         print(f"  {objective:<17} {r['seconds']:>6.2f} s (cpu {r['cpu_seconds']:>5.2f} s)  peak RSS {r['peak_rss_mb']:>5} MB  "
               f"matched {r['matched']}  score {r['total_score']}  classes {r['mentee_classes']}x{r['mentor_classes']}"
               f"  phases {r['phases']}")
@@ -216,12 +222,14 @@ def main() -> None:
     for n in sizes:
         for objective in OBJECTIVES if args.full else ("max_participation",):
             r = measure(n, n * 3 // 10, objective)
+            figures["scale_curve"].append({"mentees": n, "mentors": n * 3 // 10, "objective": objective, **r})
             print(f"  {n:>7} x {n * 3 // 10:>6}  {objective:<17} {r['seconds']:>6.2f} s (cpu {r['cpu_seconds']:>5.2f} s)  peak RSS "
                   f"{r['peak_rss_mb']:>5} MB  matched {r['matched']}  classes {r['mentee_classes']}x"
                   f"{r['mentor_classes']}")
     print("== surplus capacity: 20,000 mentees x 12,000 mentors")
     for objective in OBJECTIVES:
         r = measure(20_000, 12_000, objective)
+        figures["surplus"].append({"mentees": 20_000, "mentors": 12_000, "objective": objective, **r})
         print(f"  {objective:<17} {r['seconds']:>6.2f} s (cpu {r['cpu_seconds']:>5.2f} s)  peak RSS {r['peak_rss_mb']:>5} MB  "
               f"matched {r['matched']}  score {r['total_score']}")
 
@@ -232,10 +240,13 @@ def main() -> None:
         # The Hungarian method holds a dense person x place matrix: a slice of the same pool.
         part = MatchingProblem(full.mentees[:3_000], full.mentors[:900], WEIGHTS, objective, frozenset(
             (a, b) for a, b in full.excluded_pairs if int(a[1:]) < 3_000 and int(b[1:]) < 900))
-        ok &= compare(part, "first 3,000 x 900 of it (Hungarian)", "hungarian")
+        ok &= compare(part, "first 3,000 x 900 of it (Hungarian)", "hungarian", figures["solvers"])
         if args.full:  # HiGHS needs 3-5 minutes per objective on the 6M-variable class LP
-            ok &= compare(full, "20,000 x 6,000 (class-level LP, HiGHS)", "lp")
+            ok &= compare(full, "20,000 x 6,000 (class-level LP, HiGHS)", "lp", figures["solvers"])
     print("ALL EQUAL" if ok else "MISMATCH")
+    headline_ok = all(r["seconds"] < 10 and r["peak_rss_mb"] < 2048 for r in figures["headline"])
+    print(json.dumps({**figures, "solvers_agree": ok, "goal": "20,000 x 6,000 in < 10 s and < 2 GB",
+                      "goal_met": headline_ok}, default=str, indent=2))
     if not ok:
         raise SystemExit(1)
 

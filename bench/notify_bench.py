@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import json
 import os
 import socket
 import subprocess
@@ -169,6 +170,8 @@ def main() -> None:
     print(f"\n{verdict} the goal of {goal:.0f} messages/s (delivery), "
           f"{result['end_to_end_per_s']} messages/s including publishing")
     ok = result["eml_files"] == recipients == result["sent"] == result["distinct_recipients_in_files"]
+    print(json.dumps({**result, "goal_messages_per_s": goal, "goal_met": result["messages_per_s"] >= goal,
+                      "counts_agree": ok}, default=str, indent=2))
     if not ok:
         print("ERROR: the number of files, sent rows and recipients differ", file=sys.stderr)
         sys.exit(1)
