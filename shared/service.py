@@ -158,8 +158,6 @@ class Service:
         self.consumers: list[tuple[EventConsumer, tuple[str, ...]]] = []
         self.jobs: list[_Job] = []
         self._tasks: list[asyncio.Task[Any]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake_pending = False
         self._wired = False
         self._commits = 0
         self._lag_read_at = -LAG_REFRESH_S
@@ -233,32 +231,13 @@ class Service:
     def transaction(self, cause: Cause) -> Iterator[Transaction]:
         with self.db.session() as session:
             yield Transaction(session, self.outbox, cause)
-        self.wake_relay()
-
-    def wake_relay(self) -> None:
-        """Ask the relay to publish what was just committed (from any thread).
-
-        One wake at a time is enough: a commit that finds one pending is seen by it, since the
-        relay reads the outbox after the wake runs. Each call_soon_threadsafe writes to the event
-        loop's self-pipe and then waits for the GIL; under load that wait was a tenth of the
-        activity service's HTTP threads' time (py-spy, bench.gateway_bench)."""
-        if self._wake_pending or self._loop is None or self._loop.is_closed():
-            return
-        self._wake_pending = True
-        try:
-            self._loop.call_soon_threadsafe(self._wake_relay_now)
-        except RuntimeError:  # the loop closed meanwhile
-            self._wake_pending = False
-
-    def _wake_relay_now(self) -> None:
-        self._wake_pending = False  # before the wake: a commit after this line wakes it again
         self.relay.wake()
 
     async def run_job_now(self, name: str) -> None:
         for job in self.jobs:
             if job.name == name:
                 await _call(job.fn)
-                self.wake_relay()
+                self.relay.wake()
                 return
         raise KeyError(name)
 
@@ -273,7 +252,6 @@ class Service:
 
     async def start(self) -> None:
         self.settings.apply_to_process()
-        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.migrate)
         self.wire()
         self._tasks.append(asyncio.create_task(self._connect(), name=f"{self.name}-connect"))
@@ -313,7 +291,7 @@ class Service:
         while True:
             try:
                 await _call(job.fn)
-                self.wake_relay()
+                self.relay.wake()
             except Exception:
                 log.exception("%s: job %s failed; it runs again next interval", self.name, job.name)
             await asyncio.sleep(job.interval_s)

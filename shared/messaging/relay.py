@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -62,10 +63,35 @@ class OutboxRelay:
         self.last_failed = False
         self._held_until_ms = 0
         self._wake = asyncio.Event()
+        self._wake_pending = False  # a wake from another thread is on its way to the loop
+        self._loop: asyncio.AbstractEventLoop | None = None  # run()'s, and its thread
+        self._loop_thread = 0
         self._stopping = False
 
     def wake(self) -> None:
-        """Ask the relay to look at the outbox now (call from the event loop's thread)."""
+        """Ask the relay to look at the outbox now; from any thread (a commit in an HTTP thread).
+
+        From another thread one wake at a time is enough: a commit that finds one on its way is
+        seen by it, since the flag is cleared before the event is set and the relay reads the
+        outbox after that. Each call_soon_threadsafe writes the loop's self-pipe and then waits for
+        the GIL: under load a tenth of activity's HTTP threads' time (py-spy, bench.gateway_bench).
+        Not running yet: run() reads the outbox as it starts."""
+        loop = self._loop
+        if loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._wake.set()
+            return
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        try:
+            loop.call_soon_threadsafe(self._wake_on_loop)
+        except RuntimeError:  # the loop is closed: nothing runs the relay any more
+            self._wake_pending = False
+
+    def _wake_on_loop(self) -> None:
+        self._wake_pending = False
         self._wake.set()
 
     # -- lease --------------------------------------------------------------------------------
@@ -76,8 +102,7 @@ class OutboxRelay:
         return int(self.clock.now().timestamp() * 1000) < self._held_until_ms - ttl_ms // 2
 
     def _acquire_lease(self) -> bool:
-        if self._lease_fresh():
-            return True
+        """Take or renew the lease (a write); the caller has found it not fresh."""
         now_ms = int(self.clock.now().timestamp() * 1000)
         expires = now_ms + int(self.lease_ttl.total_seconds() * 1000)
         with self.db.begin() as conn:
@@ -181,6 +206,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until stopped; back off while the broker or the store is unavailable."""
+        self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
         delay = self.poll_interval_s
         while not self._stopping:
             # Cleared before reading the outbox, not after: a wake for a commit made while this

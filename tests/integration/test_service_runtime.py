@@ -57,6 +57,10 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
             env = tx.emit(Ping(key=body.key, seq=body.seq), topic=topic_name)
         return {"event_id": str(env.event_id)}
 
+    @router.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug in a handler")
+
     app = service.http_app(router)
     async with (
         app.router.lifespan_context(app),
@@ -92,6 +96,8 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
         assert sys.getswitchinterval() == pytest.approx(0.001), "a started service sets its GIL switch interval"
         assert gc.get_freeze_count() > 10_000, "... and takes what it started with out of the collector's walks"
         assert (await client.get("/no-such-route")).status_code == 404
+        with pytest.raises(RuntimeError, match="a bug in a handler"):  # the test transport re-raises it
+            await client.get("/boom")
         metrics = (await client.get("/metrics")).text
         assert 'messages_processed_total{consumer="runtime-test"} 1.0' in metrics
         assert "outbox_pending 0.0" in metrics
@@ -99,4 +105,5 @@ async def test_http_change_reaches_consumer_through_outbox(tmp_path, bootstrap: 
         assert 'http_requests_total{method="POST",route="/pings",status="201"} 1.0' in metrics
         assert 'http_requests_total{method="POST",route="/pings",status="422"} 1.0' in metrics
         assert 'http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in metrics
+        assert 'http_requests_total{method="GET",route="/boom",status="500"} 1.0' in metrics
         await wait_until(lambda: len(ticks) >= 2, timeout_s=10)

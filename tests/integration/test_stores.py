@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -178,4 +180,42 @@ async def test_a_wake_during_a_publish_is_not_lost(store_url: str, bootstrap: st
         await task
         await relay.publisher.stop()
     assert [headers_of(r)["event_type"] for r in await read_topic(bootstrap, topic_name)] == ["TestPing", "TestPing"]
+    db.dispose()
+
+
+@pytest.mark.integration
+@pytest.mark.kafka
+async def test_commits_in_many_threads_each_waking_the_relay_are_all_published_without_a_poll(
+    store_url: str, bootstrap: str, topic_name: str
+) -> None:
+    """HTTP threads commit and wake the relay; wakes from other threads are merged while one is on
+    its way to the loop. None may be lost: with a one-minute poll, every row must still go out."""
+    db = Database(store_url)
+    migrate(db, "relays", [Migration(1, "messaging", create_tables(*MESSAGING_TABLES, PingEffect))])
+    await create_topic(bootstrap, topic_name, partitions=2)
+    clock = ManualClock(datetime(2026, 11, 2, tzinfo=UTC))
+    outbox = Outbox("relay-test", clock)
+    relay = OutboxRelay(db, KafkaPublisher(bootstrap), clock, poll_interval_s=60.0)
+    task = asyncio.create_task(relay.run())
+    threads, per_thread = 8, 40
+
+    def http_thread(t: int) -> None:
+        for n in range(per_thread):
+            with db.session() as s:
+                outbox.add(s, Ping(key=f"k{t}", seq=n), Cause.new(), topic=topic_name)
+            relay.wake()
+            time.sleep(0.01)  # commits spread over the relay's batches, as requests arrive
+
+    try:
+        await asyncio.gather(*(asyncio.to_thread(http_thread, t) for t in range(threads)))
+        await wait_until(lambda: relay.published_total == threads * per_thread, timeout_s=30)
+    finally:
+        relay.stop()
+        await task
+        await relay.publisher.stop()
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for record in await read_topic(bootstrap, topic_name):
+        body = json.loads(record.value)
+        seqs[body["key"]].append(body["seq"])
+    assert seqs == {f"k{t}": list(range(per_thread)) for t in range(threads)}, "every row, in order per key"
     db.dispose()

@@ -213,7 +213,7 @@ def build_router(service: Service) -> APIRouter:
                                f"{state.next_month} closes at {state.next_due_at.isoformat()}", "not_due")
         done = close_due_months(service.db, service.outbox, program_id, now, cause=cause,
                                 triggered_by=who.actor_id, until=body.month)
-        service.wake_relay()
+        service.relay.wake()
         with service.db.session() as s:
             status = views.month_closes(s, program_id, now)
         return {"closed_now": [d.as_dict() for d in done], **status}

@@ -86,10 +86,10 @@ def partnership_view(session: Session, partnership_id: str) -> Partnership | Non
     )
 
 
-def _logged(session: Session, partnership_id: str, draft: MeetingDraft) -> list[LoggedMeeting]:
-    """The logged meetings of the partnership with the draft's fingerprint (those it duplicates).
+def _logged(session: Session, partnership_id: str, fingerprint: str) -> list[LoggedMeeting]:
+    """The logged meetings of the partnership with this fingerprint (those a draft duplicates).
     Through the session: meetings added earlier in this transaction are flushed and seen."""
-    rows = session.execute(_LOGGED, {"pid": partnership_id, "fp": draft.fingerprint()}).all()
+    rows = session.execute(_LOGGED, {"pid": partnership_id, "fp": fingerprint}).all()
     return [LoggedMeeting(r.meeting_id, r.fingerprint or "", r.voided) for r in rows]
 
 
@@ -105,8 +105,9 @@ def log_meeting(uow: Unit, draft: MeetingDraft, actor: Actor, now: datetime) -> 
     The rows are written with plain INSERTs (the ORM's unit of work cost more than the rest of the
     request); the returned MeetingRow is what was stored, not attached to the session."""
     s = uow.session
+    fingerprint = draft.fingerprint()
     p = validate_new_meeting(draft, actor, partnership_view(s, draft.partnership_id), now,
-                             _logged(s, draft.partnership_id, draft))
+                             _logged(s, draft.partnership_id, fingerprint))
     policy = require_policy(s, p.program_id, "partnership_id")
     started = ensure_utc(draft.started_at)
     meeting: dict[str, Any] = {
@@ -114,7 +115,7 @@ def log_meeting(uow: Unit, draft: MeetingDraft, actor: Actor, now: datetime) -> 
         "mentor_id": p.mentor_id, "mentee_id": p.mentee_id, "started_at": started,
         "duration_minutes": draft.duration_minutes, "mode": draft.mode, "intentional": draft.intentional,
         "topics": json.dumps(list(draft.topics)), "notes": draft.notes, "voided": False, "void_reason": "",
-        "fingerprint": draft.fingerprint(), "logged_by": actor.actor_id, "logged_role": actor.role,
+        "fingerprint": fingerprint, "logged_by": actor.actor_id, "logged_role": actor.role,
         "created_at": now, "updated_at": now, "revision": 1,
     }
     entry: dict[str, Any] = {
@@ -148,8 +149,10 @@ def correct_meeting(uow: Unit, meeting_id: str, change: MeetingChange, actor: Ac
     if row.voided:
         raise Conflict("meeting_id", f"meeting {meeting_id} was voided; log a new one", "voided")
     current = _draft_of(row)
+    # A void needs no duplicate check; a change is checked against the fingerprint it would take.
+    duplicates = [] if change.voided else _logged(s, row.partnership_id, apply_change(current, change).fingerprint())
     corrected = validate_correction(current, change, actor, partnership_view(s, row.partnership_id), now,
-                                    _logged(s, row.partnership_id, apply_change(current, change)), meeting_id)
+                                    duplicates, meeting_id)
     policy = require_policy(s, row.program_id, "meeting_id")
     if change.voided:
         row.voided, row.void_reason, row.fingerprint = True, change.reason, None

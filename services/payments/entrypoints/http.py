@@ -125,7 +125,7 @@ def router(service: Service) -> APIRouter:
         statements of earlier months and approved reimbursements go in it; the rest stays pending."""
         run = payout.pay_now(service.db, lambda session: Transaction(session, service.outbox, cause).emit,
                              service.clock.now(), program_id, body.pay_date if body else None, who)
-        service.wake_relay()
+        service.relay.wake()
         response.status_code = 201 if run.created else 200
         with service.db.session() as s:
             batch = views.batch_detail(s, run.batch_id) if run.batch_id else None
