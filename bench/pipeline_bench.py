@@ -33,7 +33,9 @@ consumer) or raw produce (a relay or a command). A consumer stage is timed from 
 to the last (the group join is not counted, nor is it for raw consume).
 
     uv run python -m bench.pipeline_bench --quick|--full [--rounds K] [--bootstrap HOST:PORT]
-        [--profile STAGE]   (pyinstrument text profile of one stage, on stderr)
+        [--profile STAGE [--profiler pyinstrument|py-spy]]   (profile one stage: pyinstrument's
+        text on stderr, or py-spy's collapsed stacks of every thread in bench/results/)
+    BENCH_UNTIL=activity-consumer stops the round after that stage (iterating on it)
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -117,12 +120,39 @@ def broker_for(bootstrap: str | None) -> Any:
 
 
 # -- profiling --------------------------------------------------------------------------------
+PY_SPY_OUT = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Profile:
+    stage: str
+    tool: str = "pyinstrument"
+
+
 @contextlib.asynccontextmanager
-async def profiled(stage: str, wanted: str | None) -> AsyncIterator[None]:
-    """Profile one stage with pyinstrument. Its store work runs in worker threads
-    (asyncio.to_thread), which pyinstrument does not see: while profiling they run inline."""
-    if stage != wanted:
+async def profiled(stage: str, wanted: Profile | None) -> AsyncIterator[None]:
+    """Profile one stage with pyinstrument or py-spy.
+
+    pyinstrument does not see the store work in worker threads (asyncio.to_thread): while it
+    profiles, that work runs inline, on the event loop. py-spy samples every thread as it runs
+    (250 Hz, without pausing the process) and writes collapsed stacks, one line per stack with
+    its thread, to bench/results/py-spy-<stage>.txt."""
+    if wanted is None or stage != wanted.stage:
         yield
+        return
+    if wanted.tool == "py-spy":
+        PY_SPY_OUT.mkdir(exist_ok=True)
+        out = PY_SPY_OUT / f"py-spy-{stage}.txt"
+        spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("py-spy")), "record", "--rate", "250", "--nonblocking",
+            "--threads", "--format", "raw", "--output", str(out), "--pid", str(os.getpid()))
+        await asyncio.sleep(1.0)  # py-spy attaches
+        try:
+            yield
+        finally:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its samples when interrupted
+            await spy.wait()
+            print(f"py-spy samples of {stage}: {out}", file=sys.stderr, flush=True)
         return
     from pyinstrument import Profiler
 
@@ -229,7 +259,7 @@ def bench_sample(i: int) -> BenchMeeting:
     )
 
 
-async def library_alone(bootstrap: str, n: int, workdir: Path, profile: str | None
+async def library_alone(bootstrap: str, n: int, workdir: Path, profile: Profile | None
                         ) -> tuple[float, float, float]:
     topic = f"bench.pipe.{uuid.uuid4().hex[:6]}"
     await ensure_topics(bootstrap, [TopicSpec(t, 6, "partnership", 3600_000, "bench")
@@ -470,7 +500,7 @@ async def consume(service: Service, total: int) -> tuple[float, float, EventCons
 
 
 async def services_round(bootstrap: str, n: int, partnerships: int, workdir: Path,
-                         profile: str | None) -> dict[str, Any]:
+                         profile: Profile | None) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     await ensure_topics(bootstrap, prefix=prefix)
     plant = Plant(bootstrap, workdir, prefix, ManualClock(MATCHED_AT + timedelta(hours=1)))
@@ -547,7 +577,7 @@ async def services_round(bootstrap: str, n: int, partnerships: int, workdir: Pat
 
 
 # -- the run ----------------------------------------------------------------------------------
-async def one_round(bootstrap: str, n: int, partnerships: int, profile: str | None,
+async def one_round(bootstrap: str, n: int, partnerships: int, profile: Profile | None,
                     library_only: bool = False) -> dict[str, Any]:
     value, headers = sample_record(ManualClock(LOG_NOW))
     raw_runs = []
@@ -669,7 +699,7 @@ def _range(s: dict[str, float]) -> str:
     return f"({s['min']:.3f}-{s['max']:.3f})".rjust(13)
 
 
-async def main_async(n: int, partnerships: int, rounds: int, bootstrap: str, profile: str | None,
+async def main_async(n: int, partnerships: int, rounds: int, bootstrap: str, profile: Profile | None,
                      library_only: bool = False) -> dict[str, Any]:
     done = []
     for i in range(rounds):
@@ -689,14 +719,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--bootstrap", default=None, help="an existing broker (default: start one)")
     parser.add_argument("--profile", choices=STAGES, default=None,
-                        help="print a pyinstrument profile of this stage (first round) on stderr")
+                        help="profile this stage (first round): pyinstrument's text on stderr, or py-spy's samples")
+    parser.add_argument("--profiler", choices=("pyinstrument", "py-spy"), default="pyinstrument")
     parser.add_argument("--library-only", action="store_true", help="only raw and the shared library alone")
     args = parser.parse_args(argv)
     n = args.events or (50_000 if args.full else 20_000)
     partnerships = args.partnerships or max(2, n // 10)
     rounds = args.rounds or (2 if args.full else 1)
     with broker_for(args.bootstrap) as bootstrap:
-        result = asyncio.run(main_async(n, partnerships, rounds, bootstrap, args.profile,
+        profile = Profile(args.profile, args.profiler) if args.profile else None
+        result = asyncio.run(main_async(n, partnerships, rounds, bootstrap, profile,
                                            args.library_only))
     print(table(result), flush=True)
     print(json.dumps(result))  # last: `python -m bench` keeps the last JSON object printed
