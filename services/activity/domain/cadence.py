@@ -91,7 +91,15 @@ class Compliance:
 
 
 def school_year_key(policy: ProgramPolicy) -> str:
-    return f"{policy.school_year.start.isoformat()}..{policy.school_year.end.isoformat()}"
+    return _school_year_key(policy.school_year.start, policy.school_year.end)
+
+
+@lru_cache(maxsize=256)  # asked several times per partnership judged, of a handful of school years
+def _school_year_key(start: date, end: date) -> str:
+    return f"{start.isoformat()}..{end.isoformat()}"
+
+
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps builds an encoder per call
 
 
 @dataclass
@@ -141,12 +149,12 @@ class MeetingSummary:
                 and (self.last_at is None or self.last_at <= now))
 
     def to_json(self) -> str:
-        return json.dumps({
+        return _COMPACT_JSON({
             "tz": self.timezone, "sy": self.school_year, "months": self.intentional_by_month,
             "sy_minutes": self.school_year_minutes,
             "first": self.first_at.isoformat() if self.first_at else None,
             "last": self.last_at.isoformat() if self.last_at else None,
-        }, separators=(",", ":"))
+        })
 
     @classmethod
     def from_json(cls, raw: str) -> MeetingSummary:
