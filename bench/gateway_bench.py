@@ -16,8 +16,10 @@ this process, on 127.0.0.1:
 Before each open-loop phase every mentor's token and partnership is used once at 100/s, not
 measured, so that the phase starts as warm as continuous traffic keeps the system.
 
-Printed: a table (requests/s achieved, p50/p95/p99/max latency, errors per request kind), and
-last, the figures as one JSON object. Goal: p99 < 50 ms for logging a meeting at 200 requests/s.
+Printed: a table (requests/s achieved, p50/p95/p99/max latency, errors per request kind); the
+CPU each process spent per answered request (the broker too when this bench started it), less
+what it spends idle; the cores each process uses idle, measured after the load; and last, the
+figures as one JSON object. Goal: p99 < 50 ms for logging a meeting at 200 requests/s.
 
     uv run python -m bench.gateway_bench --quick|--full [--bootstrap HOST:PORT] [--rate 200]
 """
@@ -41,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from bench.pipeline_bench import broker_for
+from bench.pipeline_bench import BROKER_PIDS, broker_for
 from services.gateway.adapters.http11 import Http11Transport
 from tests.e2e.harness import Gateway, Platform, running_platform, wait_for
 from tests.mail import smtp_server
@@ -319,13 +321,15 @@ async def drained(platform: Platform, timeout_s: float = 120.0) -> float:
 
 
 def process_cpu(platform: Platform) -> dict[str, float]:
-    """CPU seconds (user + system) each service process has used so far (Linux /proc)."""
+    """CPU seconds (user + system) each service process, and the broker when this bench started
+    it, has used so far (Linux /proc)."""
+    pids = {name: proc.proc.pid for name, proc in platform.system.services.items() if proc.proc is not None}
+    if (broker := BROKER_PIDS.get(platform.system.bootstrap)) is not None:
+        pids[KAFKA] = broker
     found: dict[str, float] = {}
-    for name, proc in platform.system.services.items():
-        if proc.proc is None:
-            continue
+    for name, pid in pids.items():
         try:
-            fields = Path(f"/proc/{proc.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         found[name] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -360,8 +364,12 @@ async def measured(phase: Phase, run: Awaitable[float]) -> Phase:
     return phase
 
 
-async def idle_cpu(platform: Platform, seconds: float = 3.0) -> dict[str, float]:
-    """CPU seconds per second each service uses with nothing to do (polling, timers)."""
+KAFKA = "kafka"
+
+
+async def idle_cpu(platform: Platform, seconds: float = 5.0) -> dict[str, float]:
+    """CPU seconds per second each service (and the broker) uses with nothing to do: polling,
+    consumers' fetches, timers."""
     before = process_cpu(platform)
     await asyncio.sleep(seconds)
     after = process_cpu(platform)
@@ -378,22 +386,19 @@ class Plan:
     overview_share: float  # overviews per meeting in the mixed phase
 
 
-async def load(platform: Platform, program: Program, plan: Plan) -> list[Phase]:
+async def load(platform: Platform, program: Program, plan: Plan) -> tuple[list[Phase], dict[str, float]]:
     meetings, overviews = meeting_requests(program), overview_requests(program)
     phases: list[Phase] = []
-
-    idle = await idle_cpu(platform)
+    used: list[tuple[dict[str, float], float, int]] = []  # per phase: CPU seconds by process, seconds, answered
 
     async def phase(name: str, kinds: list[Kind], run: Awaitable[float], drain: bool = True) -> Phase:
         cpu, started = process_cpu(platform), time.monotonic()
         done = await measured(Phase(name, kinds), run)
         if drain:  # the next phase starts without the last one's backlog
             done.drain_s = await drained(platform)
-        used, seconds = process_cpu(platform), time.monotonic() - started
+        after, seconds = process_cpu(platform), time.monotonic() - started
         answered = sum(len(k.latencies) - sum(k.errors.values()) for k in kinds) or 1
-        done.cpu_ms = {name: round(max(0.0, used[name] - cpu[name] - idle.get(name, 0.0) * seconds)
-                                   / answered * 1000, 2) for name in used if name in cpu}
-        done.cpu_ms["total"] = round(sum(done.cpu_ms.values()), 2)
+        used.append(({name: after[name] - cpu[name] for name in after if name in cpu}, seconds, answered))
         phases.append(done)
         print(table(done.rows(), head=not phases[:-1]), flush=True)
         return done
@@ -428,7 +433,18 @@ async def load(platform: Platform, program: Program, plan: Plan) -> list[Phase]:
         k = Kind("overview", 200)
         await phase(f"closed x{plan.clients}", [k], closed_loop(client, k, overviews, plan.clients,
                                                                   plan.closed_seconds), drain=False)
-    return phases
+    # Idle at the end, once every process is warm: right after it starts, the broker's JIT
+    # compiler alone takes a third of a core.
+    await drained(platform)
+    idle = await idle_cpu(platform)
+    for done, (cpu, seconds, answered) in zip(phases, used, strict=True):
+        done.cpu_ms = {name: round(max(0.0, spent - idle.get(name, 0.0) * seconds) / answered * 1000, 2)
+                       for name, spent in cpu.items()}
+        services = round(sum(v for name, v in done.cpu_ms.items() if name != KAFKA), 2)
+        if KAFKA in done.cpu_ms:
+            done.cpu_ms["with_kafka"] = round(services + done.cpu_ms[KAFKA], 2)
+        done.cpu_ms["total"] = services
+    return phases, idle
 
 
 def table(rows: list[dict[str, Any]], head: bool = True) -> str:
@@ -463,7 +479,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         program = prepare_program(platform, n)
         print(f"system up in {up_s:.1f}s; {n} partnerships set up through the gateway in {program.setup_s:.1f}s",
               flush=True)
-        phases = asyncio.run(load(platform, program, plan))
+        phases, idle = asyncio.run(load(platform, program, plan))
     rows = [row for phase in phases for row in phase.rows()]
     print()
     print(table(rows))
@@ -473,6 +489,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for r in rows:
         print(f"{r['phase']:<20} {r['kind']:<12} " + " ".join(
             f"{r['service_cpu_ms_per_request'].get(n, '')!s:>9}" for n in names))
+    idle_cores = {name: round(cores, 3) for name, cores in idle.items()}
+    idle_cores["all"] = round(sum(idle.values()), 3)
+    print("\nCPU used idle, after the load (cores): " + ", ".join(f"{n} {c}" for n, c in idle_cores.items()))
     meetings = [r for r in rows if r["kind"] == "log meeting"]
     goal = next(r for r in meetings if r["phase"].endswith("(goal)"))
     within = [r["ok_per_s"] for r in meetings if r["phase"].startswith("open") and r["errors"] == 0
@@ -487,6 +506,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "max_closed_loop_meetings_per_s": meetings[0]["ok_per_s"],
         "max_closed_loop_overviews_per_s": rows[-1]["ok_per_s"],
         "highest_open_rate_with_p99_under_50ms": max(within) if within else None,
+        "idle_cores": idle_cores,
         "phases": rows,
         "system_up_s": round(up_s, 1), "setup_s": round(program.setup_s, 1),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -104,6 +104,9 @@ GOAL = 0.25  # the activity consumer at a quarter of raw consume or more
 
 
 # -- the broker -------------------------------------------------------------------------------
+BROKER_PIDS: dict[str, int] = {}  # bootstrap -> process id, of the brokers started here (CPU figures)
+
+
 @contextmanager
 def broker_for(bootstrap: str | None) -> Any:
     if bootstrap:
@@ -112,9 +115,12 @@ def broker_for(bootstrap: str | None) -> Any:
     data = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
     kafka = LocalKafka(port=free_port(), controller_port=free_port(), data_dir=data)
     kafka.start()
+    if (pid := kafka.pid()) is not None:
+        BROKER_PIDS[kafka.bootstrap] = pid
     try:
         yield kafka.bootstrap
     finally:
+        BROKER_PIDS.pop(kafka.bootstrap, None)
         kafka.stop()
         shutil.rmtree(data, ignore_errors=True)
 
