@@ -39,11 +39,16 @@ class ServiceSettings(BaseSettings):
     consumer_max_records: int = 2000
     # The broker answers a consumer's fetch once this many bytes are waiting, or after the wait:
     # under a steady trickle, records are applied a few at a time (one transaction, one offset
-    # commit) instead of one by one, for at most the wait's delay per hop. 32 KiB / 25 ms: CPU per
-    # logged meeting, all services, 5.1 -> 4.7 ms closed loop and 6.5 -> 6.0 ms at 200/s
+    # commit) instead of one by one, for at most the wait's delay per hop. 32 KiB: CPU per logged
+    # meeting, all services, 5.1 -> 4.7 ms closed loop and 6.5 -> 6.0 ms at 200/s
     # (bench.gateway_bench). 1 = answer at once.
     consumer_fetch_min_bytes: int = 32768
-    consumer_fetch_max_wait_ms: int = 25
+    # With nothing to read, every consumer fetches again after the wait: at 25 ms the idle
+    # embedded default (five services, one broker) used 0.6-0.75 of a core, two thirds of it in
+    # the broker; at 100 ms, 0.2 (per-process CPU of `mentoring run`, idle). The cost: up to the
+    # wait per hop when records trickle; a meeting's compliance is visible through the gateway
+    # after p50 88 / p99 113-257 ms against 47 / 101-145 ms (bench.latency_bench --quick).
+    consumer_fetch_max_wait_ms: int = 100
     # Prepended to every topic name: lets tests (or several environments) share one broker.
     topic_prefix: str = ""
     log_level: str = "INFO"
