@@ -44,8 +44,8 @@ class ServiceSettings(BaseSettings):
     # (bench.gateway_bench). 1 = answer at once.
     consumer_fetch_min_bytes: int = 32768
     # With nothing to read, every consumer fetches again after the wait: at 25 ms the idle
-    # embedded default (five services, one broker) used 0.6-0.75 of a core, two thirds of it in
-    # the broker; at 100 ms, 0.2 (per-process CPU of `mentoring run`, idle). The cost: up to the
+    # embedded default (five services, one broker) used 0.4-0.7 of a core, half of it or more in
+    # the broker; at 100 ms, 0.14-0.18 (per-process CPU of `mentoring run`, idle). The cost: up to the
     # wait per hop when records trickle; a meeting's compliance is visible through the gateway
     # after p50 88 / p99 113-257 ms against 47 / 101-145 ms (bench.latency_bench --quick).
     consumer_fetch_max_wait_ms: int = 100
