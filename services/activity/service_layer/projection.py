@@ -8,7 +8,8 @@ to wait for another event, so none raises TransientError.
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from services.activity.adapters.tables import MentorRow, PartnershipRow, ProgramRow
 from shared.clock import ensure_utc
@@ -24,13 +25,21 @@ from shared.messaging import HandlerContext
 
 
 def on_program_configured(ctx: HandlerContext, event: ProgramConfigured) -> None:
+    """A new revision of the program's policy. When its rules change, every partnership of the
+    program is left unchecked for today, so the compliance sweep (every scheduler interval)
+    judges them again under the new rules instead of at the next meeting or tomorrow."""
     row = ctx.session.get(ProgramRow, event.program_id)
+    policy = event.policy.model_dump_json()
     if row is None:
         ctx.session.add(ProgramRow(program_id=event.program_id, name=event.name, revision=event.revision,
-                                   policy=event.policy.model_dump_json()))
+                                   policy=policy))
     elif event.revision >= row.revision:  # an older revision arriving late changes nothing
-        row.name, row.revision, row.policy = event.name, event.revision, event.policy.model_dump_json()
+        changed = policy != row.policy
+        row.name, row.revision, row.policy = event.name, event.revision, policy
         ctx.session.add(row)
+        if changed:
+            ctx.session.execute(update(PartnershipRow).where(col(PartnershipRow.program_id) == event.program_id)
+                                .values(status_checked_on=None).execution_options(synchronize_session=False))
 
 
 def _partnership(session: Session, partnership_id: str, program_id: str, mentor_id: str) -> PartnershipRow:

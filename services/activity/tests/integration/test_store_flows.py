@@ -25,7 +25,7 @@ from services.activity.domain.activities import ActivityDraft
 from services.activity.domain.meetings import Actor, MeetingChange, MeetingDraft
 from services.activity.domain.time_entries import TimeEntryDraft
 from services.activity.service_layer import commands
-from services.activity.service_layer.compliance import refresh
+from services.activity.service_layer.compliance import refresh, sweep
 from services.activity.service_layer.month_close import close_due_months, close_month
 from services.activity.service_layer.views import partnership_activities
 from services.activity.tests.support import (
@@ -225,6 +225,24 @@ def test_status_changes_emit_partnership_at_risk_once(store: Store) -> None:
     with store.db.session() as s:
         row = s.get(PartnershipRow, "p1")
         assert row is not None and row.status == "at_risk"
+
+
+def test_a_new_policy_is_applied_by_the_next_sweep_not_tomorrow(store: Store) -> None:
+    # Both judged today under the default rules: no meeting since 1 Sep -> at risk.
+    assert sweep(store.db, store.unit, store.clock.now()) == 2
+    assert sweep(store.db, store.unit, store.clock.now()) == 0, "checked once a day"
+    # Staff switch off every rule but a meeting every 120 days: 80 days without one is fine.
+    store.apply(program_event(revision=2, intentional_meetings_per_month=None, pips_per_semester=None,
+                              first_meeting_within_days=None, meeting_every_days=120))
+    store.apply(program_event(revision=2, intentional_meetings_per_month=None, pips_per_semester=None,
+                              first_meeting_within_days=None, meeting_every_days=120))  # a replay
+    assert sweep(store.db, store.unit, store.clock.now()) == 2, "the new rules are judged the same day"
+    changes = [(e["partnership_id"], e["previous_status"], e["status"]) for e in store.emitted("PartnershipAtRisk")]
+    assert changes == [("p1", None, "at_risk"), ("p2", None, "at_risk"),
+                       ("p1", "at_risk", "on_track"), ("p2", "at_risk", "on_track")]
+    store.apply(program_event(revision=2, intentional_meetings_per_month=None, pips_per_semester=None,
+                              first_meeting_within_days=None, meeting_every_days=120))
+    assert sweep(store.db, store.unit, store.clock.now()) == 0, "the same policy again changes nothing"
 
 
 def test_activities_complete_a_pip_in_three_stages(store: Store) -> None:
