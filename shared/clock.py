@@ -64,15 +64,19 @@ class ManualClock:
         self.set(instant)
 
 
-def ensure_utc(instant: datetime) -> datetime:
+def _aware(instant: datetime) -> datetime:
+    """The instant itself; a naive datetime (astimezone would read it as the machine's local
+    time) is refused."""
     if instant.tzinfo is None:
         raise ValueError("naive datetime: every instant must carry a time zone")
-    return instant.astimezone(UTC)
+    return instant
+
+
+def ensure_utc(instant: datetime) -> datetime:
+    return _aware(instant).astimezone(UTC)
 
 
 def local_date(instant: datetime, tz: str) -> date:
     """The calendar date of an instant in a program's time zone (the compliance rules ask it
     several times per partnership judged, so it converts once, straight to the zone)."""
-    if instant.tzinfo is None:
-        raise ValueError("naive datetime: every instant must carry a time zone")
-    return instant.astimezone(ZoneInfo(tz)).date()
+    return _aware(instant).astimezone(ZoneInfo(tz)).date()
